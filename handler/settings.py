@@ -1,0 +1,69 @@
+"""Typed configuration: the only module that reads the environment.
+
+Every setting is ``REGHOOK_<NAME>`` (SPEC §1, §2, §7, §9). Lists of secrets
+are comma-separated so a secret can be rotated by configuring old and new
+side by side.
+"""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _split(value: SecretStr | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return tuple(part.strip() for part in value.get_secret_value().split(",") if part.strip())
+
+
+class Settings(BaseSettings):
+    """reghook's settings, read from ``REGHOOK_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="REGHOOK_", extra="ignore")
+
+    database_url: str = "sqlite:///reghook.db"
+    policy: str = "./reghook.yaml"
+
+    mlflow_secrets: SecretStr | None = None
+    databricks_secrets: SecretStr | None = None
+    databricks_authorization: SecretStr | None = None
+    databricks_jobs_user: str | None = None
+    databricks_jobs_password: SecretStr | None = None
+    events_secrets: SecretStr | None = None
+
+    timestamp_tolerance_s: int = 300
+    databricks_max_age_s: int = 300
+    max_body_bytes: int = 1024 * 1024
+
+    admin_token: SecretStr | None = None
+
+    max_attempts: int = 8
+    lease_s: int = 300
+    backoff_base_s: float = 2.0
+    backoff_max_s: float = 600.0
+    poll_interval_s: float = 1.0
+    ready_timeout_s: float = 300.0
+
+    mlflow_ui_url: str | None = None
+    log_level: str = "INFO"
+
+    @property
+    def mlflow_secret_list(self) -> tuple[str, ...]:
+        """Secrets accepted on ``/webhooks/mlflow`` (any one verifies)."""
+        return _split(self.mlflow_secrets)
+
+    @property
+    def databricks_secret_list(self) -> tuple[str, ...]:
+        """Secrets accepted on ``/webhooks/databricks``."""
+        return _split(self.databricks_secrets)
+
+    @property
+    def events_secret_list(self) -> tuple[str, ...]:
+        """``whsec_`` secrets accepted on ``/events``."""
+        return _split(self.events_secrets)
+
+    @property
+    def databricks_jobs_enabled(self) -> bool:
+        """Whether ``/webhooks/databricks-jobs`` has credentials configured."""
+        return bool(self.databricks_jobs_user and self.databricks_jobs_password)

@@ -1,0 +1,169 @@
+"""The inbox: store verified deliveries once, list and show them, replay them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from handler.store.engine import Transactions, iso, utcnow
+from handler.store.rows import audit_json, event_json
+from handler.store.tables import attempts, audit, events
+
+# Headers that authenticate a delivery are never stored or shown.
+SECRET_HEADERS = frozenset(
+    {"x-mlflow-signature", "x-databricks-signature", "webhook-signature", "authorization",
+     "cookie", "proxy-authorization"}
+)
+NOTIFY_CHANNEL = "reghook_events"
+
+
+def new_event_id() -> str:
+    """A fresh event id."""
+    return "evt_" + uuid.uuid4().hex
+
+
+def public_headers(headers: dict[str, str]) -> dict[str, str]:
+    """The headers worth keeping: everything but signatures and credentials."""
+    return {k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS}
+
+
+class Inbox:
+    """Store-once intake and the operator's view of stored events."""
+
+    tx: Transactions
+
+    def ingest(
+        self,
+        *,
+        source: str,
+        event_type: str,
+        idempotency_key: str,
+        status: str,
+        body: str,
+        headers: dict[str, str],
+        last_error: str | None = None,
+        replay_of: str | None = None,
+    ) -> tuple[str, bool]:
+        """Store an event unless its key was seen; return (event id, created)."""
+        now = utcnow()
+        event_id = new_event_id()
+        values = {
+            "id": event_id, "source": source, "type": event_type,
+            "idempotency_key": idempotency_key, "status": status, "received_at": now,
+            "updated_at": now, "attempts": 0, "next_attempt_at": now if status == "queued" else None,
+            "last_error": last_error, "body": body,
+            "headers": json.dumps(public_headers(headers), sort_keys=True),
+            "replay_of": replay_of,
+        }
+        dialect = postgresql if not self.tx.sqlite else sqlite
+        statement = (
+            dialect.insert(events).values(**values)
+            .on_conflict_do_nothing(index_elements=["source", "idempotency_key"])
+        )
+        with self.tx.write() as connection:
+            created = connection.execute(statement).rowcount == 1
+            if not created:
+                existing = connection.execute(
+                    select(events.c.id).where(events.c.source == source,
+                                              events.c.idempotency_key == idempotency_key)
+                ).scalar_one()
+                return existing, False
+            if status == "queued" and not self.tx.sqlite:
+                connection.execute(text("SELECT pg_notify(:c, :id)"),
+                                   {"c": NOTIFY_CHANNEL, "id": event_id})
+        return event_id, True
+
+    def list_events(
+        self,
+        *,
+        status: str | None = None,
+        source: str | None = None,
+        event_type: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """Stored events, newest first, filtered."""
+        query = select(events).order_by(events.c.received_at.desc(), events.c.id.desc())
+        if status:
+            query = query.where(events.c.status == status)
+        if source:
+            query = query.where(events.c.source == source)
+        if event_type:
+            query = query.where(events.c.type == event_type)
+        if since:
+            query = query.where(events.c.received_at >= since)
+        with self.tx.read() as connection:
+            rows = connection.execute(query.limit(limit)).all()
+        return [event_json(row) for row in rows]
+
+    def get_event(self, event_id: str) -> dict[str, Any] | None:
+        """One event with body, headers, attempts and the actions it caused."""
+        with self.tx.read() as connection:
+            row = connection.execute(select(events).where(events.c.id == event_id)).first()
+            if row is None:
+                return None
+            tries = connection.execute(
+                select(attempts).where(attempts.c.event_id == event_id).order_by(attempts.c.id)
+            ).all()
+            actions = connection.execute(
+                select(audit).where(audit.c.event_id == event_id).order_by(audit.c.id)
+            ).all()
+        result = event_json(row)
+        result["body"] = row.body
+        result["headers"] = json.loads(row.headers)
+        result["attempt_log"] = [
+            {"number": t.number, "worker": t.worker, "started_at": iso(t.started_at),
+             "finished_at": iso(t.finished_at), "outcome": t.outcome, "error": t.error}
+            for t in tries
+        ]
+        result["actions"] = [audit_json(a) for a in actions]
+        return result
+
+    def replay(self, event_id: str) -> str | None:
+        """Queue a copy of a stored event: source ``replay``, a fresh key, ``replay_of``.
+
+        The copy always points at the original delivery (not at an earlier
+        replay), so the worker reads the original source from there.
+        """
+        with self.tx.read() as connection:
+            row = connection.execute(select(events).where(events.c.id == event_id)).first()
+        if row is None:
+            return None
+        new_id, _ = self.ingest(
+            source="replay", event_type=row.type,
+            idempotency_key=f"replay:{event_id}:{uuid.uuid4().hex}",
+            status="queued", body=row.body, headers=json.loads(row.headers),
+            replay_of=row.replay_of or event_id,
+        )
+        return new_id
+
+    def event_ids(self, *, status: str, since: datetime | None = None) -> list[str]:
+        """Ids of events in ``status`` (for bulk replay)."""
+        query = select(events.c.id).where(events.c.status == status)
+        if since:
+            query = query.where(events.c.received_at >= since)
+        with self.tx.read() as connection:
+            return list(connection.execute(query.order_by(events.c.received_at)).scalars())
+
+    def count_events(self) -> int:
+        """How many events are stored (tests and benchmarks)."""
+        with self.tx.read() as connection:
+            return int(connection.execute(select(func.count()).select_from(events)).scalar_one())
+
+    def ping(self) -> None:
+        """Raise unless the store answers a trivial query."""
+        with self.tx.read() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def touch(self, event_id: str, **values: Any) -> None:
+        """Update fields of one event (status changes outside the queue)."""
+        with self.tx.write() as connection:
+            connection.execute(
+                update(events).where(events.c.id == event_id).values(updated_at=utcnow(), **values)
+            )
+
