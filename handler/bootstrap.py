@@ -55,6 +55,7 @@ def serve_embedded(settings: Settings, *, host: str, port: int, with_worker: boo
             for key, value in {
                 "bind": f"{host}:{port}", "workers": 1, "worker_class": "gthread",
                 "threads": threads, "accesslog": None, "errorlog": "-",
+                "control_socket_disable": True,
                 "worker_exit": lambda _server, _worker: runtime and runtime.stop(),
             }.items():
                 self.cfg.set(key, value)
