@@ -207,7 +207,11 @@ class RunFinished(_Payload):
 
 @dataclass(frozen=True)
 class Intake:
-    """A verified delivery, ready to be stored."""
+    """A verified delivery, ready to be stored.
+
+    ``payload`` is the validated payload (unknown fields kept, ids as strings);
+    the raw body is what gets stored.
+    """
 
     source: str
     type: str
@@ -258,7 +262,8 @@ def parse_mlflow(body: bytes, delivery_id: str) -> Intake:
     event_type = f"{envelope['entity']}.{envelope['action']}"
     data_model = MLFLOW_DATA.get(event_type)
     if data_model is not None:
-        _validate(data_model, envelope["data"], where="data")
+        # Keep the validated data: versions given as numbers come out as strings.
+        envelope["data"] = _validate(data_model, envelope["data"], where="data")
     return Intake("mlflow", event_type, delivery_id, data_model is not None, envelope)
 
 
@@ -275,9 +280,9 @@ def parse_databricks(body: bytes) -> Intake:
     payload = _validate(DatabricksRegistryEvent, raw)
     kind = databricks_event_kind(payload["event"])
     if kind is not None:
-        _validate(DATABRICKS_ACTED[kind], raw)
+        payload = _validate(DATABRICKS_ACTED[kind], raw)
     return Intake("databricks", payload["event"], databricks_idempotency_key(payload),
-                  kind is not None, raw)
+                  kind is not None, payload)
 
 
 def parse_databricks_job(body: bytes) -> Intake:
@@ -286,7 +291,7 @@ def parse_databricks_job(body: bytes) -> Intake:
     note = _validate(DatabricksJobNotification, raw)
     key = f"{note['job']['job_id']}:{note['run']['run_id']}:{note['event_type']}"
     return Intake("databricks_jobs", note["event_type"], key,
-                  note["event_type"] in JOBS_ACTED, raw)
+                  note["event_type"] in JOBS_ACTED, note)
 
 
 def parse_standard_event(body: bytes, msg_id: str) -> Intake:
@@ -295,5 +300,5 @@ def parse_standard_event(body: bytes, msg_id: str) -> Intake:
     envelope = _validate(EventEnvelope, raw)
     acted = envelope["type"] == "run.finished"
     if acted:
-        _validate(RunFinished, raw)
-    return Intake("events", envelope["type"], msg_id, acted, raw)
+        envelope = _validate(RunFinished, raw)
+    return Intake("events", envelope["type"], msg_id, acted, envelope)

@@ -135,10 +135,12 @@ class Intake:
             return events.parse_mlflow(body, headers["X-MLflow-Delivery-Id"])
         if source == "databricks":
             parsed = events.parse_databricks(body)
-            age_s = self.clock() - int(parsed.payload["event_timestamp"]) / 1000
-            if age_s > self.settings.databricks_max_age_s:
+            # In integer milliseconds: an authentic but absurd event_timestamp
+            # (say 10**400) would overflow float arithmetic into a 5xx.
+            age_ms = int(self.clock() * 1000) - int(parsed.payload["event_timestamp"])
+            if age_ms > self.settings.databricks_max_age_s * 1000:
                 raise StaleTimestamp(
-                    f"event_timestamp is {int(age_s)} s old; the limit is "
+                    f"event_timestamp is {age_ms // 1000} s old; the limit is "
                     f"{self.settings.databricks_max_age_s} s.")
             return parsed
         if source == "databricks_jobs":
@@ -163,8 +165,12 @@ def _declared_type(source: str, body: bytes, headers: Mapping[str, str]) -> str:
 
 
 def _fallback_key(source: str, body: bytes, headers: Mapping[str, str]) -> str:
-    """The idempotency key of a rejected payload: the delivery id, else the body hash."""
+    """The idempotency key of a rejected payload: the delivery id, else the body hash.
+
+    Not truncated: two long delivery ids sharing a prefix must stay distinct
+    (the store hashes keys too long for its column).
+    """
     header = {"mlflow": "X-MLflow-Delivery-Id", "events": "webhook-id"}.get(source)
     if header and headers.get(header):
-        return headers[header][:200]
+        return headers[header]
     return "sha256:" + hashlib.sha256(body).hexdigest()

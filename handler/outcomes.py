@@ -44,8 +44,12 @@ class Outcome:
 
     @property
     def dedupe_key(self) -> str:
-        """(model, version, outcome): a channel posts each of these once."""
-        return f"{self.model}\x1f{self.version or ''}\x1f{self.kind}"
+        """(model, version, outcome): a channel posts each of these once.
+
+        A run rejected before registration has no version: its run id stands in.
+        """
+        subject = self.version or f"run:{self.run_id or self.event_id}"
+        return f"{self.model}\x1f{subject}\x1f{self.kind}"
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (the ``webhook`` and ``log`` channels send this)."""

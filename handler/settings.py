@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     ready_timeout_s: float = 300.0
 
     mlflow_ui_url: str | None = None
+    worker_id: str | None = None
+    # Fault injection for the crash tests only: SIGKILL this process at the
+    # named step boundary (registered, tagged, aliased, notified).
+    crash_at: str | None = None
     log_level: str = "INFO"
 
     @property

@@ -23,10 +23,13 @@ def _hmac_sha256(key: bytes, message: bytes) -> bytes:
 
 
 def _check_timestamp(raw: str, now: float, tolerance_s: int) -> int:
-    try:
-        timestamp = int(raw.strip())
-    except ValueError:
-        raise InvalidSignature("The timestamp header is not an integer.") from None
+    raw = raw.strip()
+    # Plain ASCII digits only: int() would also take "1_000", "+5" or Arabic
+    # digits, and a 400-digit value overflows the float arithmetic below.
+    digits = raw.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 15:
+        raise InvalidSignature("The timestamp header is not an integer of unix seconds.")
+    timestamp = int(raw)
     if abs(now - timestamp) > tolerance_s:
         raise StaleTimestamp(
             f"The timestamp is {int(now - timestamp)} s away from now; the tolerance is {tolerance_s} s."

@@ -16,6 +16,9 @@ from sqlalchemy import Engine
 
 from handler.store.engine import Transactions, enable_wal, make_engine
 from handler.store.inbox import Inbox
+from handler.store.ledger import Ledger
+from handler.store.outbox import Outbox
+from handler.store.queue import Queue
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -23,7 +26,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-class Store(Inbox):
+class Store(Inbox, Queue, Ledger, Outbox):
     """All persistent state of reghook, over one engine."""
 
     def __init__(self, engine: Engine) -> None:

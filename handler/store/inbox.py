@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from handler.store.engine import Transactions, iso, utcnow
+from handler.store.engine import Transactions, as_utc, iso, utcnow
 from handler.store.rows import audit_json, event_json
 from handler.store.tables import attempts, audit, events
 
@@ -32,6 +33,45 @@ def public_headers(headers: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS}
 
 
+def _fits_text_column(value: str, length: int | None) -> bool:
+    # PostgreSQL refuses NUL in text and overlong values; neither backend can
+    # encode a lone surrogate (JSON "\ud800" decodes to one).
+    if "\x00" in value or (length is not None and len(value) > length):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def storable_key(key: str) -> str:
+    """An idempotency key that fits its column; longer or odd keys are hashed.
+
+    Keys come from senders (delivery ids, webhook ids, job ids). Hashing keeps
+    the same key mapping to the same stored value, so duplicates still match.
+    """
+    if _fits_text_column(key, events.c.idempotency_key.type.length):
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def storable_type(event_type: str) -> str:
+    """An event type that fits its column: odd characters replaced, cut to length.
+
+    Only types reghook does not act on can be long or odd, so nothing is lost.
+    """
+    clean = event_type.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+    return clean[: events.c.type.type.length] or "unknown"
+
+
+def _utc(since: datetime | None) -> datetime | None:
+    # SQLite stores times as naive UTC text and compares them as text, so a
+    # bound "since" with another offset must be converted, not just tagged.
+    value = as_utc(since)
+    return value.astimezone(UTC) if value is not None else None
+
+
 class Inbox:
     """Store-once intake and the operator's view of stored events."""
 
@@ -50,6 +90,7 @@ class Inbox:
         replay_of: str | None = None,
     ) -> tuple[str, bool]:
         """Store an event unless its key was seen; return (event id, created)."""
+        event_type, idempotency_key = storable_type(event_type), storable_key(idempotency_key)
         now = utcnow()
         event_id = new_event_id()
         values = {
@@ -96,7 +137,7 @@ class Inbox:
         if event_type:
             query = query.where(events.c.type == event_type)
         if since:
-            query = query.where(events.c.received_at >= since)
+            query = query.where(events.c.received_at >= _utc(since))
         with self.tx.read() as connection:
             rows = connection.execute(query.limit(limit)).all()
         return [event_json(row) for row in rows]
@@ -146,7 +187,7 @@ class Inbox:
         """Ids of events in ``status`` (for bulk replay)."""
         query = select(events.c.id).where(events.c.status == status)
         if since:
-            query = query.where(events.c.received_at >= since)
+            query = query.where(events.c.received_at >= _utc(since))
         with self.tx.read() as connection:
             return list(connection.execute(query.order_by(events.c.received_at)).scalars())
 
@@ -156,9 +197,13 @@ class Inbox:
             return int(connection.execute(select(func.count()).select_from(events)).scalar_one())
 
     def ping(self) -> None:
-        """Raise unless the store answers a trivial query."""
+        """Raise unless the store answers and has its schema.
+
+        Reads the events table rather than ``SELECT 1``: an unmigrated store
+        answers the latter but would fail every delivery.
+        """
         with self.tx.read() as connection:
-            connection.execute(text("SELECT 1"))
+            connection.execute(select(events.c.id).limit(1))
 
     def touch(self, event_id: str, **values: Any) -> None:
         """Update fields of one event (status changes outside the queue)."""

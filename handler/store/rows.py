@@ -20,6 +20,7 @@ def event_json(row: Any) -> dict[str, Any]:
         "attempts": row.attempts,
         "next_attempt_at": iso(row.next_attempt_at),
         "last_error": row.last_error,
+        "reason": row.reason,
         "idempotency_key": row.idempotency_key,
         "replay_of": row.replay_of,
     }

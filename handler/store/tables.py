@@ -36,6 +36,7 @@ events = Table(
     Column("lease_until", DateTime(timezone=True), nullable=True),
     Column("lease_owner", String(80), nullable=True),
     Column("last_error", Text, nullable=True),
+    Column("reason", Text, nullable=True),
     Column("body", Text, nullable=False),
     Column("headers", Text, nullable=False),
     Column("replay_of", String(40), nullable=True),
@@ -133,5 +134,8 @@ outbox = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=True),
+    # 0002: who holds the claim (fences late writes), and HTTP 429s apart from attempts.
+    Column("lease_owner", String(80), nullable=True),
+    Column("throttled", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_outbox_claim", "status", "next_attempt_at"),
 )

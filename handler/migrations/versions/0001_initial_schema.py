@@ -74,6 +74,7 @@ def upgrade() -> None:
     sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True),
     sa.Column('lease_owner', sa.String(length=80), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('reason', sa.Text(), nullable=True),
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('headers', sa.Text(), nullable=False),
     sa.Column('replay_of', sa.String(length=40), nullable=True),

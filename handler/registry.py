@@ -1,0 +1,265 @@
+"""The MLflow registry adapter: the only module that imports mlflow.
+
+Turns MLflow's errors into reghook's (transient vs. permanent), never builds
+a filter string from user text (quotes cannot be escaped in MLflow filters:
+only hex run ids are searched, and every returned name is compared
+exactly), and caches facts that cannot change (a logged model's signature,
+an experiment's name, a version's run facts).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from handler.errors import PermanentError, TransientError
+from handler.gates import DatasetFact, ModelFacts
+
+# MLflow's REST client retries connection errors for minutes by default; the
+# worker's own backoff is the retry policy, so keep MLflow's short.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+
+from mlflow import MlflowClient  # noqa: E402 - must follow the retry settings above
+from mlflow.exceptions import MlflowException  # noqa: E402
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+T = TypeVar("T")
+
+
+class RegistryNotFound(PermanentError):
+    """The registry has no such model, version, alias or run."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A training run, as governance needs it."""
+
+    run_id: str
+    status: str
+    experiment_id: str
+    artifact_uri: str
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    datasets: tuple[DatasetFact, ...]
+    model_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A registered model version as read from the registry."""
+
+    name: str
+    version: str
+    run_id: str | None
+    source: str
+    status: str
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+
+def _version(mv: Any) -> VersionInfo:
+    return VersionInfo(name=mv.name, version=str(mv.version), run_id=mv.run_id or None,
+                       source=mv.source or "", status=str(mv.status or "READY"),
+                       tags=dict(mv.tags or {}), aliases=tuple(mv.aliases or ()))
+
+
+def _classify(exc: MlflowException, what: str) -> Exception:
+    code = exc.get_http_status_code()
+    if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+        return RegistryNotFound(f"{what}: not found in the registry")
+    if code >= 500 or code == 429:
+        return TransientError(f"{what}: MLflow unavailable ({exc.error_code})")
+    return PermanentError(f"{what}: MLflow refused ({exc.error_code}: {exc.message[:300]})")
+
+
+class MlflowRegistry:
+    """Registry and tracking calls through ``MlflowClient`` (REST)."""
+
+    def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None,
+                 ui_url: str | None = None) -> None:
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
+        self.tracking_uri = tracking_uri or self.client.tracking_uri
+        self.ui_url = (ui_url or self.tracking_uri).rstrip("/")
+        self._experiments: dict[str, str] = {}
+        self._signatures: dict[str, dict[str, str] | None] = {}
+        self._logged_model_names: dict[str, tuple[str, str | None]] = {}
+        self._known_models: set[str] = set()
+        self.calls = 0
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run one registry call, mapping MLflow and network errors to reghook's."""
+        self.calls += 1
+        try:
+            return fn()
+        except MlflowException as exc:
+            raise _classify(exc, what) from exc
+        except (OSError, ConnectionError) as exc:
+            raise TransientError(f"{what}: MLflow unreachable ({type(exc).__name__})") from exc
+
+    # --- runs ------------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> RunInfo:
+        """Read a run: status, metrics, tags, training datasets, logged models."""
+        if not _RUN_ID.match(run_id):
+            raise PermanentError(f"{run_id!r} is not a valid run id")
+        run = self._call(f"run {run_id}", lambda: self.client.get_run(run_id))
+        datasets = tuple(
+            DatasetFact(name=d.dataset.name, source=d.dataset.source, schema=d.dataset.schema or "")
+            for d in (run.inputs.dataset_inputs if run.inputs else [])
+            if not any(t.key == "mlflow.data.context" and t.value not in ("training", "train")
+                       for t in (d.tags or []))
+        )
+        outputs = run.outputs.model_outputs if run.outputs else []
+        return RunInfo(
+            run_id=run.info.run_id, status=run.info.status,
+            experiment_id=run.info.experiment_id, artifact_uri=run.info.artifact_uri or "",
+            metrics=dict(run.data.metrics), tags=dict(run.data.tags), datasets=datasets,
+            model_ids=tuple(o.model_id for o in outputs),
+        )
+
+    def experiment_name(self, experiment_id: str) -> str:
+        """An experiment's name (names can change but rarely do: cached per process)."""
+        if experiment_id not in self._experiments:
+            experiment = self._call(f"experiment {experiment_id}",
+                                    lambda: self.client.get_experiment(experiment_id))
+            self._experiments[experiment_id] = experiment.name
+        return self._experiments[experiment_id]
+
+    def model_source(self, run: RunInfo, artifact_path: str) -> tuple[str, str | None]:
+        """(source, model_id) of the run's model named ``artifact_path``.
+
+        MLflow 3 logs models as logged models (``models:/m-…``); older runs keep
+        them as run artifacts, registered from the run's artifact location.
+        """
+        for model_id in run.model_ids:
+            if model_id not in self._logged_model_names:
+                logged = self._call(f"logged model {model_id}",
+                                    lambda m=model_id: self.client.get_logged_model(m))
+                self._logged_model_names[model_id] = (logged.name, logged.source_run_id)
+            name, source_run = self._logged_model_names[model_id]
+            if name == artifact_path and source_run in (None, run.run_id):
+                return f"models:/{model_id}", model_id
+        if not run.artifact_uri:
+            raise PermanentError(f"run {run.run_id} has no model named {artifact_path!r}")
+        return f"{run.artifact_uri.rstrip('/')}/{artifact_path}", None
+
+    def signature_inputs(self, source: str) -> dict[str, str] | None:
+        """Input column → type of the model's signature (None: no signature). Cached."""
+        if source not in self._signatures:
+            from mlflow.models import get_model_info
+
+            def read() -> dict[str, str] | None:
+                try:
+                    info = get_model_info(source)
+                except OSError:
+                    raise
+                except MlflowException:
+                    raise
+                except Exception:  # noqa: BLE001 - an unreadable MLmodel means "no signature"
+                    return None
+                if info.signature is None or info.signature.inputs is None:
+                    return None
+                return {str(c.get("name", i)): str(c.get("type", "?"))
+                        for i, c in enumerate(info.signature.inputs.to_dict())}
+
+            self._signatures[source] = self._call(f"signature of {source}", read)
+        return self._signatures[source]
+
+    def facts(self, run: RunInfo, source: str | None, version: str | None,
+              with_signature: bool) -> ModelFacts:
+        """What the gates look at, for a run and its model."""
+        return ModelFacts(
+            run_id=run.run_id, metrics=run.metrics, tags=run.tags,
+            signature_inputs=self.signature_inputs(source) if (with_signature and source) else None,
+            datasets=run.datasets, version=version)
+
+    def run_url(self, experiment_id: str, run_id: str) -> str:
+        """The run's page in the MLflow UI."""
+        return f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}"
+
+    # --- versions ----------------------------------------------------------------
+
+    def find_version_for_run(self, model: str, run_id: str) -> VersionInfo | None:
+        """The oldest version of ``model`` made from ``run_id``, if any.
+
+        Searches by run id only (hex, safe in a filter) and compares names
+        exactly: a model name is never pasted into a filter string.
+        """
+        if not _RUN_ID.match(run_id):
+            raise PermanentError(f"{run_id!r} is not a valid run id")
+        found = self._call(f"versions of run {run_id}", lambda: self.client.search_model_versions(
+            f"run_id = '{run_id}'", max_results=1000))
+        mine = [_version(mv) for mv in found if mv.name == model]
+        return min(mine, key=lambda v: int(v.version)) if mine else None
+
+    def create_version(self, model: str, source: str, run_id: str, model_id: str | None,
+                       tags: dict[str, str]) -> VersionInfo:
+        """Register a new version (creating the registered model the first time)."""
+        def create() -> Any:
+            return self.client._create_model_version(  # noqa: SLF001 - the public one lacks model_id
+                name=model, source=source, run_id=run_id, tags=tags,
+                await_creation_for=0, model_id=model_id)
+
+        if model not in self._known_models:
+            self.ensure_model(model)
+        return _version(self._call(f"register {model}", create))
+
+    def ensure_model(self, model: str) -> None:
+        """Create the registered model unless it exists."""
+        try:
+            self._call(f"model {model}", lambda: self.client.create_registered_model(model))
+        except PermanentError as exc:
+            cause = exc.__cause__
+            if not (isinstance(cause, MlflowException)
+                    and cause.error_code in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS")):
+                raise
+        self._known_models.add(model)
+
+    def get_version(self, model: str, version: str) -> VersionInfo:
+        """Read one version (tags and aliases included)."""
+        return _version(self._call(f"{model} v{version}",
+                                   lambda: self.client.get_model_version(model, version)))
+
+    def wait_ready(self, version: VersionInfo, timeout_s: float) -> VersionInfo:
+        """Wait (bounded) until a version is READY; FAILED_REGISTRATION is permanent."""
+        deadline = time.monotonic() + timeout_s
+        while version.status not in ("READY", "FAILED_REGISTRATION"):
+            if time.monotonic() > deadline:
+                raise TransientError(f"{version.name} v{version.version} still {version.status}")
+            time.sleep(1)
+            version = self.get_version(version.name, version.version)
+        if version.status == "FAILED_REGISTRATION":
+            raise PermanentError(f"{version.name} v{version.version} failed registration")
+        return version
+
+    def version_by_alias(self, model: str, alias: str) -> VersionInfo | None:
+        """The version holding ``alias``, or None if the alias is unset."""
+        try:
+            return _version(self._call(f"{model}@{alias}",
+                                       lambda: self.client.get_model_version_by_alias(model, alias)))
+        except RegistryNotFound:
+            return None
+
+    def set_tag(self, model: str, version: str, key: str, value: str) -> None:
+        """Set one version tag."""
+        self._call(f"tag {model} v{version}",
+                   lambda: self.client.set_model_version_tag(model, version, key, value))
+
+    def set_alias(self, model: str, alias: str, version: str) -> None:
+        """Point ``alias`` at ``version``."""
+        self._call(f"alias {model}@{alias}",
+                   lambda: self.client.set_registered_model_alias(model, alias, version))
+
+    def delete_alias(self, model: str, alias: str) -> None:
+        """Remove ``alias`` (no error if it is already gone)."""
+        try:
+            self._call(f"alias {model}@{alias}",
+                       lambda: self.client.delete_registered_model_alias(model, alias))
+        except RegistryNotFound:
+            pass

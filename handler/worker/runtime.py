@@ -1,0 +1,199 @@
+"""The worker loop: claim → process → finish / retry / fail, then send due notifications.
+
+Wakes at once when the embedded web app stores an event (``wake``); other
+processes are woken by PostgreSQL NOTIFY where available, and otherwise poll
+every ``REGHOOK_POLL_INTERVAL_S``. A worker that dies mid-event loses
+nothing: its lease runs out and another worker takes the event over.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from handler import metrics
+from handler.errors import PermanentError, TransientError
+from handler.governance.core import Result
+from handler.logs import get_logger, redact
+from handler.outcomes import Outcome
+from handler.policy import PolicyFile
+from handler.settings import Settings
+from handler.store import Store
+from handler.store.queue import ClaimedEvent
+
+log = get_logger("worker")
+
+
+def backoff_s(attempt: int, base_s: float, max_s: float) -> float:
+    """Exponential backoff with full jitter: uniform in [base, base·2^(attempt-1)], capped."""
+    ceiling = min(max_s, base_s * (2 ** max(0, attempt - 1)))
+    return random.uniform(min(base_s, ceiling), ceiling)
+
+
+class WorkerRuntime:
+    """One worker: a loop over the queue, in a thread or the main thread."""
+
+    def __init__(self, store: Store, settings: Settings,
+                 process: Callable[[ClaimedEvent], Result], notifier: Any = None,
+                 owner: str | None = None, policies: PolicyFile | None = None) -> None:
+        self.store = store
+        self.settings = settings
+        self.process = process
+        self.notifier = notifier
+        self.policies = policies
+        self.owner = owner or settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.governor: Any = None  # set by build_runtime; the CLI's govern/promote use it
+
+    # --- one event ------------------------------------------------------------------
+
+    def process_one(self) -> bool:
+        """Claim and process one due event; False when none is due."""
+        event = self.store.claim_event(self.owner, self.settings.lease_s)
+        if event is None:
+            return False
+        started = time.perf_counter()
+        bound = log.bind(event_id=event.id, type=event.type, attempt=event.attempts)
+        try:
+            result = self.process(event)
+        except PermanentError as exc:
+            self._fail(event, redact(str(exc)))
+        except TransientError as exc:
+            self._retry_or_fail(event, redact(str(exc)))
+        except Exception as exc:  # noqa: BLE001 - a bug must not kill the loop; retried, then failed
+            bound.error("unexpected_error", error=redact(f"{type(exc).__name__}: {exc}"),
+                        trace=redact(traceback.format_exc(limit=8)))
+            self._retry_or_fail(event, redact(f"{type(exc).__name__}: {exc}"))
+        else:
+            self.store.finish_event(event.id, self.owner, result.status, reason=result.reason)
+            metrics.EVENTS_PROCESSED.labels(event.type, result.status).inc()
+            bound.info("event_processed", status=result.status, reason=result.reason)
+        finally:
+            metrics.PROCESSING_SECONDS.labels(event.type).observe(time.perf_counter() - started)
+        return True
+
+    def _retry_or_fail(self, event: ClaimedEvent, error: str) -> None:
+        if event.attempts >= self.settings.max_attempts:
+            self._fail(event, f"retries exhausted after {event.attempts} attempts: {error}")
+            return
+        delay = backoff_s(event.attempts, self.settings.backoff_base_s, self.settings.backoff_max_s)
+        self.store.retry_event(event.id, self.owner, error, delay)
+        metrics.EVENTS_PROCESSED.labels(event.type, "retry").inc()
+        log.warning("event_retry", event_id=event.id, error=error, delay_s=round(delay, 2),
+                    attempt=event.attempts)
+
+    def _fail(self, event: ClaimedEvent, error: str) -> None:
+        if self.store.finish_event(event.id, self.owner, "failed", error):
+            metrics.EVENTS_PROCESSED.labels(event.type, "failed").inc()
+            log.error("event_failed", event_id=event.id, error=error)
+            outcome = Outcome("failed", model=self._model_of(event), version=None,
+                              event_id=event.id, reason=error)
+            self.store.record(outcomes=[(c, outcome) for c in self._channels(outcome.model)])
+
+    def _model_of(self, event: ClaimedEvent) -> str:
+        try:
+            payload = json.loads(event.body)
+        except ValueError:
+            return "?"
+        data = payload.get("data") if isinstance(payload.get("data"), dict) else payload
+        return str(data.get("name") or data.get("model") or data.get("model_name") or "?")
+
+    def _channels(self, model: str) -> list[str]:
+        if self.policies is None:
+            return []
+        policy = self.policies.for_model(model)
+        return (self.policies.channels_for(policy) if policy
+                else list(self.policies.effective_channels))
+
+    # --- loops ------------------------------------------------------------------------
+
+    def send_notifications(self) -> int:
+        """Send due outbox messages (never raises: a channel outage must not stop the worker)."""
+        if self.notifier is None:
+            return 0
+        try:
+            return int(self.notifier.send_due())
+        except Exception as exc:  # noqa: BLE001 - notifications never block registry work
+            log.error("notify_error", error=redact(f"{type(exc).__name__}: {exc}"))
+            return 0
+
+    def drain(self) -> None:
+        """Process everything due now, send due notifications, and return (``--once``)."""
+        while self.process_one():
+            pass
+        while self.send_notifications():
+            pass
+
+    def _idle_wait(self) -> None:
+        waits = [self.settings.poll_interval_s]
+        for due in (self.store.next_event_due_in(),
+                    self.notifier.next_due_in() if self.notifier is not None else None):
+            if due is not None:
+                waits.append(due)
+        self._wake.wait(max(0.01, min(waits)))
+        self._wake.clear()
+
+    def run_forever(self) -> None:
+        """Loop until :meth:`stop`: process, notify, sleep until woken or something is due."""
+        log.info("worker_started", owner=self.owner)
+        while not self._stop.is_set():
+            try:
+                busy = self.process_one()
+                self.send_notifications()
+            except Exception as exc:  # noqa: BLE001 - store outage: wait and try again
+                log.error("worker_loop_error", error=redact(f"{type(exc).__name__}: {exc}"))
+                busy = False
+                self._stop.wait(self.settings.poll_interval_s)
+            if not busy:
+                self._idle_wait()
+
+    def wake(self, _event_id: str | None = None) -> None:
+        """Tell the loop an event arrived (called by the embedded web app)."""
+        self._wake.set()
+
+    def start_thread(self) -> None:
+        """Run the loop in a daemon thread (embedded ``reghook serve``)."""
+        self._thread = threading.Thread(target=self.run_forever, name="reghook-worker",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the loop after the current event."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
+
+
+def build_runtime(settings: Settings, store: Store | None = None) -> WorkerRuntime:
+    """A worker over the real MLflow registry, the policy file and the configured channels."""
+    from handler.governance import Governor
+    from handler.governance.router import dispatch
+    from handler.policy import load_policy
+    from handler.registry import MlflowRegistry
+
+    store = store or Store.from_url(settings.database_url)
+    policies = load_policy(settings.policy)
+    registry = MlflowRegistry(ui_url=settings.mlflow_ui_url)
+    owner = settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
+    governor = Governor(registry, store, policies, settings, owner)
+    try:
+        from handler.notify.outbox import Notifier
+
+        notifier: Any = Notifier(store, policies.effective_channels,
+                                 max_attempts=settings.max_attempts)
+    except ImportError:
+        notifier = None
+    runtime = WorkerRuntime(store, settings, lambda event: dispatch(governor, event), notifier,
+                            owner=owner, policies=policies)
+    runtime.governor = governor
+    return runtime

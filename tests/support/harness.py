@@ -1,0 +1,137 @@
+"""A whole reghook (web app + worker thread) in the test process, wired to a real mlflow server.
+
+The mlflow server holds a webhook pointing at this reghook, so registry
+events in these tests are sent — and signed — by the server itself.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from werkzeug.serving import make_server
+
+from handler.app import create_app
+from handler.settings import Settings
+from handler.store import Store, upgrade
+from handler.worker.runtime import WorkerRuntime, build_runtime
+from tests.support.mlflow_server import free_port
+
+WEBHOOK_SECRET = "mlflow-webhook-secret"
+EVENTS = ["registered_model.created", "model_version.created", "model_version_tag.set",
+          "model_version_alias.created", "model_version_alias.deleted"]
+
+
+def policy_yaml(model: str, experiment: str, **overrides: Any) -> str:
+    """A churn policy like SPEC §3's, with every gate on."""
+    import yaml
+
+    policy: dict[str, Any] = {
+        "name": model,
+        "experiment": experiment,
+        "artifact_path": "churn_pipeline_model",
+        "register": "always",
+        "gates": {
+            "metrics": {"recall": {"min": 0.70}, "precision": {"min": 0.15}},
+            "champion": {"alias": "champion", "metric": "recall", "max_regression": 0.02},
+            "signature": "match_champion",
+            "dataset": "match_champion",
+            "required_tags": ["git_commit"],
+        },
+        "on_pass": {"aliases": ["staging"],
+                    "tags": {"deployment_mode": "batch_inference_only",
+                             "known_limitation": "extreme_class_imbalance"}},
+        "on_fail": {"tags": {"deployment_mode": "blocked"}},
+        "promotion": {"alias": "champion", "approval_tag": "approval", "guard": "revert"},
+    }
+    policy.update(overrides)
+    return yaml.safe_dump({"models": [policy]})
+
+
+def wait_for(predicate: Callable[[], Any], timeout_s: float = 60, what: str = "condition") -> Any:
+    """Poll until ``predicate()`` is truthy; fail the test after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+@dataclass
+class Reghook:
+    """A running in-process reghook."""
+
+    url: str
+    store: Store
+    runtime: WorkerRuntime
+    settings: Settings
+    webhook_id: str | None = None
+
+    @property
+    def governor(self) -> Any:
+        """The worker's governance object (registry, ledger, policies)."""
+        return self.runtime.governor
+
+    def quiet(self, settle_s: float = 3.0, timeout_s: float = 60) -> None:
+        """Wait until no event is queued or processing and nothing new arrived for ``settle_s``."""
+        def idle() -> bool:
+            counts = self.store.counts_by_status()
+            return not counts.get("queued") and not counts.get("processing")
+
+        last = -1
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            wait_for(idle, timeout_s, "the queue to drain")
+            total = self.store.count_events()
+            if total == last:
+                return
+            last = total
+            time.sleep(settle_s)
+        raise AssertionError("reghook did not go quiet")
+
+
+@contextmanager
+def running_reghook(tmp_path: Path, tracking_uri: str, policy: str, *,
+                    monkeypatch: Any, webhook: bool = True, start_worker: bool = True,
+                    **settings_overrides: Any) -> Iterator[Reghook]:
+    """Start reghook's app (werkzeug, threaded) and a worker thread; subscribe the mlflow server."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+    policy_path = tmp_path / f"policy-{uuid.uuid4().hex[:6]}.yaml"
+    policy_path.write_text(policy)
+    database_url = f"sqlite:///{tmp_path / f'reghook-{uuid.uuid4().hex[:6]}.db'}"
+    upgrade(database_url)
+    settings = Settings(database_url=database_url, policy=str(policy_path),
+                        mlflow_secrets=WEBHOOK_SECRET, backoff_base_s=0.2, backoff_max_s=2,
+                        poll_interval_s=0.2, **settings_overrides)
+    store = Store.from_url(database_url)
+    runtime = build_runtime(settings, store)
+    port = free_port()
+    server = make_server("127.0.0.1", port, create_app(settings, store, on_stored=runtime.wake),
+                         threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    if start_worker:
+        runtime.start_thread()
+    handle = Reghook(f"http://127.0.0.1:{port}", store, runtime, settings)
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    try:
+        if webhook:
+            created = client.create_webhook(name=f"reghook-{port}", url=f"{handle.url}/webhooks/mlflow",
+                                            events=EVENTS, secret=WEBHOOK_SECRET)
+            handle.webhook_id = created.webhook_id
+        yield handle
+    finally:
+        if handle.webhook_id:
+            client.delete_webhook(handle.webhook_id)
+        runtime.stop()
+        server.shutdown()
+        store.dispose()
