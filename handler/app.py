@@ -17,7 +17,16 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from handler import metrics
-from handler.errors import BadRequest, BodyTooLarge, IntakeError, NotFound, Unauthorized
+from handler.errors import (
+    BadRequest,
+    BodyTooLarge,
+    Conflict,
+    IntakeError,
+    InvalidPayload,
+    MalformedJson,
+    NotFound,
+    Unauthorized,
+)
 from handler.intake import Intake
 from handler.logs import configure as configure_logs
 from handler.logs import get_logger
@@ -46,12 +55,17 @@ def read_body(limit: int) -> bytes:
     stream = request.stream
     chunks: list[bytes] = []
     remaining = limit + 1
-    while remaining > 0:
-        chunk = stream.read(remaining)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        remaining -= len(chunk)
+    try:
+        while remaining > 0:
+            chunk = stream.read(remaining)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    except OSError:
+        # gunicorn raises IOError subclasses (InvalidChunkSize, NoMoreData...)
+        # for a broken chunked body or a sender that hangs up: its fault, not ours.
+        raise BadRequest("The body could not be read (broken chunked encoding?).") from None
     body = b"".join(chunks)
     if len(body) > limit:
         raise BodyTooLarge(f"The body exceeds the limit of {limit} bytes.")
@@ -136,6 +150,37 @@ def create_app(
         if on_stored is not None:
             on_stored(new_id)
         return {"event_id": new_id, "replay_of": event_id}, 202
+
+    @app.get("/api/models/<path:name>/history")
+    def model_history(name: str) -> Any:
+        require_admin()
+        return {"model": name, "entries": store.audit_trail(name),
+                "aliases": store.alias_moves(name)}
+
+    @app.post("/api/models/<path:name>/rollback")
+    def model_rollback(name: str) -> Any:
+        require_admin()
+        body = read_body(settings.max_body_bytes) or b"{}"
+        try:
+            request_json = json.loads(body)
+        except ValueError:
+            raise MalformedJson("The body must be a JSON object.") from None
+        if not isinstance(request_json, dict) or any(
+            not isinstance(request_json.get(k), (str, type(None)))
+            for k in ("alias", "to_version", "reason")
+        ):
+            raise InvalidPayload("Give alias, to_version and reason as strings (all optional).")
+        if not store.alias_moves(name, request_json.get("alias")):
+            raise Conflict(f"No alias history for {name}: nothing to roll back.")
+        # The registry is the worker's business: queue the rollback for it.
+        payload = {k: request_json.get(k) for k in ("alias", "to_version", "reason")}
+        payload.update(model=name, actor="api")
+        event_id, _ = store.ingest(source="cli", event_type="rollback.requested",
+                                   idempotency_key=f"api:{uuid.uuid4().hex}", status="queued",
+                                   body=json.dumps(payload), headers={})
+        if on_stored is not None:
+            on_stored(event_id)
+        return {"event_id": event_id, "status": "queued"}, 202
 
     @app.get("/healthz")
     def healthz() -> Any:

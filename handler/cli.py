@@ -248,3 +248,7 @@ def emit_run_finished(url: str, run_id: str, model: str | None, secret: str | No
         "webhook-signature": sign_standard(secret, msg_id, timestamp, body)})
     click.echo(response.text.strip())
     sys.exit(0 if response.ok else 1)
+
+
+# Registry-facing commands live in their own module; importing it registers them.
+from handler import cli_governance  # noqa: E402,F401

@@ -71,7 +71,10 @@ def _version(mv: Any) -> VersionInfo:
 
 def _classify(exc: MlflowException, what: str) -> Exception:
     code = exc.get_http_status_code()
-    if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+    # An unset alias comes back as INVALID_PARAMETER_VALUE "... alias X not found".
+    if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND") or (
+        exc.error_code == "INVALID_PARAMETER_VALUE" and "not found" in exc.message.lower()
+    ):
         return RegistryNotFound(f"{what}: not found in the registry")
     if code >= 500 or code == 429:
         return TransientError(f"{what}: MLflow unavailable ({exc.error_code})")
@@ -263,3 +266,20 @@ class MlflowRegistry:
                        lambda: self.client.delete_registered_model_alias(model, alias))
         except RegistryNotFound:
             pass
+
+
+    def finished_runs(self, experiment: str, since_ms: int) -> list[str]:
+        """Ids of FINISHED runs of an experiment (by name or id) that ended after ``since_ms``."""
+        found = self._call(f"experiment {experiment}",
+                           lambda: self.client.get_experiment_by_name(experiment))
+        if found is None:
+            try:
+                found = self._call(f"experiment {experiment}",
+                                   lambda: self.client.get_experiment(experiment))
+            except PermanentError:
+                return []
+        runs = self._call(f"runs of {experiment}", lambda: self.client.search_runs(
+            [found.experiment_id],
+            filter_string=f"attributes.status = 'FINISHED' AND attributes.end_time > {int(since_ms)}",
+            max_results=1000))
+        return [r.info.run_id for r in runs]

@@ -45,6 +45,9 @@ def dispatch(governor: Governor, event: ClaimedEvent) -> Result:
         return _mlflow(governor, event.id, event.type, payload.get("data") or {})
     if source in RUN_FINISHED_SOURCES and event.type == "run.finished":
         return governor.govern_run(event.id, payload["run_id"], payload.get("model"))
+    if source == "cli" and event.type == "promote.requested":
+        return governor.promote(event.id, payload["model"], str(payload["version"]),
+                                actor=payload.get("actor", "cli"))
     if source == "cli" and event.type == "rollback.requested":
         return governor.rollback(event.id, payload["model"], to_version=payload.get("to_version"),
                                  alias=payload.get("alias"), reason=payload.get("reason"),

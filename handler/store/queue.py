@@ -36,13 +36,23 @@ class Queue:
 
     tx: Transactions
 
-    def claim_event(self, owner: str, lease_s: float) -> ClaimedEvent | None:
-        """Take the next due event (queued, or processing with an expired lease)."""
+    def claim_event(self, owner: str, lease_s: float,
+                    event_id: str | None = None) -> ClaimedEvent | None:
+        """Take the next due event (queued, or processing with an expired lease).
+
+        With ``event_id``, take that event only, due or not (``reghook govern``
+        processes the event it just stored, synchronously).
+        """
         now = utcnow()
-        due = or_(
-            and_(events.c.status == "queued", events.c.next_attempt_at <= now),
-            and_(events.c.status == "processing", events.c.lease_until < now),
-        )
+        if event_id is None:
+            due = or_(
+                and_(events.c.status == "queued", events.c.next_attempt_at <= now),
+                and_(events.c.status == "processing", events.c.lease_until < now),
+            )
+        else:
+            due = and_(events.c.id == event_id, or_(
+                events.c.status == "queued",
+                and_(events.c.status == "processing", events.c.lease_until < now)))
         query = select(events).where(due).order_by(events.c.next_attempt_at).limit(1)
         if not self.tx.sqlite:
             query = query.with_for_update(skip_locked=True)

@@ -56,9 +56,9 @@ class WorkerRuntime:
 
     # --- one event ------------------------------------------------------------------
 
-    def process_one(self) -> bool:
-        """Claim and process one due event; False when none is due."""
-        event = self.store.claim_event(self.owner, self.settings.lease_s)
+    def process_one(self, event_id: str | None = None) -> bool:
+        """Claim and process one due event (or exactly ``event_id``); False when none is."""
+        event = self.store.claim_event(self.owner, self.settings.lease_s, event_id)
         if event is None:
             return False
         started = time.perf_counter()
