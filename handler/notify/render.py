@@ -131,7 +131,8 @@ def slack_payload(outcome: Outcome, mlflow_ui_url: str | None = None) -> dict[st
         SLACK_SECTION_CHARS)}]}
     blocks += _slack_gates(outcome.gates, SLACK_MAX_BLOCKS - len(blocks) - 1)
     blocks.append(context)
-    return {"text": clip(head, SLACK_SECTION_CHARS), "blocks": blocks}
+    # Slack reads the top-level text as mrkdwn too: "<!channel>" in a reason would ping.
+    return {"text": clip(_esc(head), SLACK_SECTION_CHARS), "blocks": blocks}
 
 
 # --- Microsoft Teams --------------------------------------------------------------

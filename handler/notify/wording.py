@@ -62,6 +62,8 @@ def value_text(value: Any) -> str:
         return f"{value:.4g}"
     if isinstance(value, int | str):
         return str(value)
+    if isinstance(value, list | tuple) and all(isinstance(v, int | float | str) for v in value):
+        return ", ".join(value_text(v) for v in value) if value else "none"
     return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
 
 
@@ -98,6 +100,9 @@ def subject(outcome: Outcome) -> str:
         return f"{outcome.model} v{outcome.version}"
     if outcome.run_id:
         return f"{outcome.model} run {outcome.run_id[:8]}".strip()
+    job = outcome.extra.get("job_name")
+    if job:
+        return f"{outcome.model} job {job}".strip()
     return outcome.model or "reghook"
 
 
@@ -110,18 +115,23 @@ def gates_summary(gates: tuple[GateResult, ...]) -> str:
     return f"failed {len(failed)} of {len(gates)} gates: {names}"
 
 
-def _stage_phrase(outcome: Outcome, phrase: str) -> str:
+def _phrase(outcome: Outcome, phrase: str) -> str:
     to_stage, from_stage = outcome.extra.get("to_stage"), outcome.extra.get("from_stage")
     if outcome.kind in ("transition_approved", "transition_rejected") and to_stage:
         verdict = "approved" if outcome.kind == "transition_approved" else "rejected"
         return f"transition to {to_stage} {verdict}"
     if outcome.kind == "stage_transitioned" and to_stage:
         return f"moved to {to_stage}" + (f" (from {from_stage})" if from_stage else "")
+    if outcome.kind == "job_failed" and outcome.extra.get("job_name"):
+        return "failed"  # the subject already says "job <name>"
     return phrase
 
 
 def headline(outcome: Outcome) -> str:
-    """The one line that says it all: emoji, subject, what happened, then why."""
+    """The one line that says it all: emoji, subject, what happened, then why.
+
+    Pass a :func:`public` outcome when the line leaves the process.
+    """
     emoji, phrase, _ = style(outcome.kind)
     parts = []
     if outcome.gates:
@@ -129,7 +139,7 @@ def headline(outcome: Outcome) -> str:
     parts.extend(alias_text(a) for a in outcome.alias_changes)
     if outcome.reason and not outcome.gates:
         parts.append(clip(" ".join(outcome.reason.split()), 120))
-    head = f"{emoji} {subject(outcome)} {_stage_phrase(outcome, phrase)}"
+    head = f"{emoji} {subject(outcome)} {_phrase(outcome, phrase)}"
     return clip(head + (" — " + "; ".join(parts) if parts else ""), 400)
 
 
