@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,7 +46,8 @@ def parse_since(value: str | None) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise click.BadParameter("use 24h, 30m, 7d or an ISO 8601 time", param_hint="--since") from None
+        raise click.BadParameter("use 24h, 30m, 7d or an ISO 8601 time",
+                                 param_hint="--since") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -226,26 +225,16 @@ def emit() -> None:
 @click.option("--url", required=True, help="reghook's base URL or its /events URL")
 @click.option("--run-id", required=True)
 @click.option("--model", help="registered model name (else the policy's experiment decides)")
-@click.option("--secret", envvar="REGHOOK_EMIT_SECRET", help="whsec_… (default: the first of REGHOOK_EVENTS_SECRETS)")
+@click.option("--secret", envvar="REGHOOK_EMIT_SECRET",
+              help="whsec_… (default: the first of REGHOOK_EVENTS_SECRETS)")
 def emit_run_finished(url: str, run_id: str, model: str | None, secret: str | None) -> None:
     """Post a signed run.finished event (a training job's last step)."""
-    import requests
-
-    from handler.signatures import sign_standard
+    from handler.emit import post_run_finished
 
     secret = secret or next(iter(_settings().events_secret_list), None)
     if not secret:
         raise click.UsageError("no secret: pass --secret or set REGHOOK_EVENTS_SECRETS")
-    payload: dict[str, Any] = {"type": "run.finished", "run_id": run_id}
-    if model:
-        payload["model"] = model
-    body = json.dumps(payload).encode()
-    msg_id, timestamp = f"msg_{uuid.uuid4().hex}", int(time.time())
-    target = url if url.rstrip("/").endswith("/events") else url.rstrip("/") + "/events"
-    response = requests.post(target, data=body, timeout=30, headers={
-        "content-type": "application/json", "webhook-id": msg_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign_standard(secret, msg_id, timestamp, body)})
+    response = post_run_finished(url, secret, run_id, model)
     click.echo(response.text.strip())
     sys.exit(0 if response.ok else 1)
 

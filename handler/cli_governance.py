@@ -229,3 +229,21 @@ def install_databricks(url: str, model: str | None) -> None:
                                      authorization=authorization))
     webhook = created.webhook
     console.print(f"created Databricks webhook {webhook.id if webhook else '?'}", markup=False)
+
+
+@main.command()
+@click.option("--dir", "root", type=click.Path(), help="where to keep the demo's data")
+def demo(root: str | None) -> None:
+    """The whole flow on this machine: mlflow server, reghook, churn runs, approval, guard, rollback."""
+    try:
+        from handler.demo import DemoFailed, run_demo
+    except ImportError as exc:
+        raise click.UsageError(
+            f"the demo needs the dev extras (pip install -e '.[dev]'): {exc}") from exc
+    from pathlib import Path
+
+    try:
+        run_demo(Path(root) if root else None)
+    except DemoFailed as exc:
+        err_console.print(f"[red]demo failed:[/red] {exc}")
+        sys.exit(1)

@@ -186,13 +186,13 @@ def build_runtime(settings: Settings, store: Store | None = None) -> WorkerRunti
     registry = MlflowRegistry(ui_url=settings.mlflow_ui_url)
     owner = settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
     governor = Governor(registry, store, policies, settings, owner)
-    try:
-        from handler.notify.outbox import Notifier
+    from handler.notify.outbox import Notifier
 
-        notifier: Any = Notifier(store, policies.effective_channels,
-                                 max_attempts=settings.max_attempts)
-    except ImportError:
-        notifier = None
+    notifier = Notifier(store, policies.effective_channels,
+                        max_attempts=settings.max_attempts,
+                        backoff_base_s=settings.backoff_base_s,
+                        backoff_max_s=settings.backoff_max_s,
+                        mlflow_ui_url=settings.mlflow_ui_url)
     runtime = WorkerRuntime(store, settings, lambda event: dispatch(governor, event), notifier,
                             owner=owner, policies=policies)
     runtime.governor = governor
