@@ -9,12 +9,15 @@ of the worker that took the event over.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import Engine, and_, func, insert, or_, select, update
 
 from handler.store.engine import Transactions, as_utc, utcnow
+from handler.store.inbox import NOTIFY_CHANNEL
 from handler.store.tables import attempts, events
 
 
@@ -126,3 +129,28 @@ class Queue:
             rows = connection.execute(
                 select(events.c.status, func.count()).group_by(events.c.status)).all()
         return {status: count for status, count in rows}
+
+
+def listen_for_events(engine: Engine, on_event: Callable[[], None], stop: threading.Event) -> None:
+    """On PostgreSQL, call ``on_event`` whenever an event is queued (LISTEN/NOTIFY).
+
+    Lets a worker in another process than the web app wake at once instead of
+    waiting for its poll interval. Returns immediately on SQLite. Reconnects
+    after a dropped connection; polling still covers any missed notification.
+    """
+    if engine.dialect.name == "sqlite":
+        return
+    while not stop.is_set():
+        try:
+            raw = engine.raw_connection()
+            try:
+                connection = raw.driver_connection
+                connection.autocommit = True
+                connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                while not stop.is_set():
+                    for _ in connection.notifies(timeout=1.0, stop_after=1):
+                        on_event()
+            finally:
+                raw.close()
+        except Exception:  # noqa: BLE001 - database restarting: wait, then listen again
+            stop.wait(2.0)

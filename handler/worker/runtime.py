@@ -26,7 +26,7 @@ from handler.outcomes import Outcome
 from handler.policy import PolicyFile
 from handler.settings import Settings
 from handler.store import Store
-from handler.store.queue import ClaimedEvent
+from handler.store.queue import ClaimedEvent, listen_for_events
 
 log = get_logger("worker")
 
@@ -145,6 +145,9 @@ class WorkerRuntime:
     def run_forever(self) -> None:
         """Loop until :meth:`stop`: process, notify, sleep until woken or something is due."""
         log.info("worker_started", owner=self.owner)
+        if not self.store.tx.sqlite:
+            threading.Thread(target=listen_for_events, name="reghook-listen", daemon=True,
+                             args=(self.store.engine, self.wake, self._stop)).start()
         while not self._stop.is_set():
             try:
                 busy = self.process_one()
