@@ -33,6 +33,11 @@ def public_headers(headers: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS}
 
 
+def _length(column: Any) -> int | None:
+    """The declared width of a String column (None for Text)."""
+    return getattr(column.type, "length", None)
+
+
 def _fits_text_column(value: str, length: int | None) -> bool:
     # PostgreSQL refuses NUL in text and overlong values; neither backend can
     # encode a lone surrogate (JSON "\ud800" decodes to one).
@@ -51,7 +56,7 @@ def storable_key(key: str) -> str:
     Keys come from senders (delivery ids, webhook ids, job ids). Hashing keeps
     the same key mapping to the same stored value, so duplicates still match.
     """
-    if _fits_text_column(key, events.c.idempotency_key.type.length):
+    if _fits_text_column(key, _length(events.c.idempotency_key)):
         return key
     return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -62,7 +67,7 @@ def storable_type(event_type: str) -> str:
     Only types reghook does not act on can be long or odd, so nothing is lost.
     """
     clean = event_type.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
-    return clean[: events.c.type.type.length] or "unknown"
+    return clean[: _length(events.c.type)] or "unknown"
 
 
 def _utc(since: datetime | None) -> datetime | None:
@@ -90,7 +95,8 @@ class Inbox:
         replay_of: str | None = None,
     ) -> tuple[str, bool]:
         """Store an event unless its key was seen; return (event id, created)."""
-        event_type, idempotency_key = storable_type(event_type), storable_key(idempotency_key)
+        event_type = storable_type(event_type)
+        idempotency_key = storable_key(idempotency_key)
         now = utcnow()
         event_id = new_event_id()
         values = {
@@ -102,12 +108,16 @@ class Inbox:
             "replay_of": replay_of,
         }
         dialect = postgresql if not self.tx.sqlite else sqlite
+        # RETURNING tells whether this insert won. rowcount cannot: SQLAlchemy
+        # promises it for UPDATE/DELETE only, and with psycopg an INSERT that
+        # did insert reports -1 (every new PostgreSQL delivery was a "duplicate").
         statement = (
             dialect.insert(events).values(**values)
             .on_conflict_do_nothing(index_elements=["source", "idempotency_key"])
+            .returning(events.c.id)
         )
         with self.tx.write() as connection:
-            created = connection.execute(statement).rowcount == 1
+            created = connection.execute(statement).first() is not None
             if not created:
                 existing = connection.execute(
                     select(events.c.id).where(events.c.source == source,
