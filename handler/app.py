@@ -8,7 +8,9 @@ that needs the registry (rollback) is queued as an event for the worker.
 from __future__ import annotations
 
 import hmac
+import json
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any

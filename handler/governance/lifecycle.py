@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handler.errors import PermanentError
+from handler.errors import PermanentError, TransientError
 from handler.governance.core import ROLLBACK_FROM_TAG, STATUS_TAG, GovernorBase, Result, done, ignored
 from handler.outcomes import AliasChange, Outcome
 from handler.policy import ModelPolicy
@@ -77,6 +77,10 @@ class Lifecycle(GovernorBase):
                                         run_id=version.run_id, actor=actor,
                                         reason="approval tag set to rejected"))
             return done(f"v{version_number} rejected by approver")
+        if self.verdict_of(policy.name, version_number) is None:
+            # Approved before reghook validated it (the run.finished event is
+            # still queued): decide once the verdict exists, rather than refuse.
+            raise TransientError(f"v{version_number} is not validated yet")
         ok, why = self.eligible(policy, version)
         if not ok:
             self.write_tags(policy.name, version_number, version.tags,
@@ -110,6 +114,8 @@ class Lifecycle(GovernorBase):
         outside = AliasMove(policy.name, alias, version_number, previous, "mlflow", event_id,
                             "set in MLflow")
         ok, why = self.eligible(policy, version)
+        if ok and previous == version_number:
+            return ignored(f"{alias} already recorded on v{version_number}")
         if ok:
             self.record(policy, [AuditEntry("alias_set", policy.name, version_number, event_id,
                                             actor="mlflow", alias=alias,

@@ -158,3 +158,45 @@ def test_rollback_with_nothing_to_roll_back_to_is_a_clear_error(mlflow_server, t
         assert result["status"] == "failed"
         assert "no previous eligible holder" in result["last_error"]
         assert champion(client, model) == version
+
+
+def test_approval_racing_a_manual_alias_move_settles_without_flapping(mlflow_server, tmp_path,
+                                                                      monkeypatch, names):
+    model, experiment = names
+    client = mlflow.MlflowClient(mlflow_server.url)
+    with running_reghook(tmp_path, mlflow_server.url, policy_yaml(model, experiment),
+                         monkeypatch=monkeypatch) as reghook:
+        run = log_churn_run(mlflow_server.url, experiment, good=True)
+        queue_run(reghook, run.run_id)
+        version = version_of(client, model, run.run_id)
+        # The reviewer approves and, impatient, also moves the alias by hand.
+        client.set_model_version_tag(model, version, "approval", "approved")
+        client.set_registered_model_alias(model, "champion", version)
+        wait_for(lambda: champion(client, model) == version, 30, "champion")
+        reghook.quiet(settle_s=2)
+        assert champion(client, model) == version
+        moves = reghook.store.alias_moves(model, "champion")
+        assert [m["version"] for m in moves] == [version]  # one move, never reverted
+        kinds = [e["kind"] for e in reghook.store.audit_trail(model)]
+        assert "guard_reverted" not in kinds
+
+
+def test_approving_a_failed_version_is_refused_tagged_and_announced(mlflow_server, tmp_path,
+                                                                    monkeypatch, names):
+    model, experiment = names
+    client = mlflow.MlflowClient(mlflow_server.url)
+    with running_reghook(tmp_path, mlflow_server.url, policy_yaml(model, experiment),
+                         monkeypatch=monkeypatch) as reghook:
+        run = log_churn_run(mlflow_server.url, experiment, good=False)
+        queue_run(reghook, run.run_id)
+        version = version_of(client, model, run.run_id)
+        client.set_model_version_tag(model, version, "approval", "approved")
+        wait_for(lambda: any(e["kind"] == "approval_refused"
+                             for e in reghook.store.audit_trail(model)), 30, "the refusal")
+        reghook.quiet(settle_s=2)
+        assert champion(client, model) is None
+        tag = client.get_model_version(model, version).tags["reghook.approval"]
+        assert tag.startswith("refused:") and "did not pass" in tag
+        outbox = reghook.store.list_outbox(model=model)
+        assert [m["outcome"] for m in outbox if m["outcome"] == "approval_refused"] == [
+            "approval_refused"]
