@@ -1,0 +1,104 @@
+"""The registry-facing CLI against a real mlflow server: govern, promote, rollback, history, sweep."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import mlflow
+import pytest
+from click.testing import CliRunner
+
+from handler.cli import main
+from handler.store import upgrade
+from tests.support.churn import log_churn_run
+from tests.support.harness import policy_yaml
+
+pytestmark = pytest.mark.mlflow
+
+
+@pytest.fixture
+def cli_env(mlflow_server, tmp_path, monkeypatch):
+    """Environment for `reghook` commands: policy, store, tracking URI (no running worker)."""
+    suffix = uuid.uuid4().hex[:8]
+    model, experiment = f"churn_cli_{suffix}", f"/Shared/cli_{suffix}"
+    policy = tmp_path / "reghook.yaml"
+    policy.write_text(policy_yaml(model, experiment))
+    database_url = f"sqlite:///{tmp_path / 'reghook.db'}"
+    upgrade(database_url)
+    monkeypatch.setenv("REGHOOK_DATABASE_URL", database_url)
+    monkeypatch.setenv("REGHOOK_POLICY", str(policy))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
+    return model, experiment
+
+
+def invoke(*args: str) -> tuple[int, dict]:
+    result = CliRunner().invoke(main, [*args, "--json"])
+    # Notifications on the log channel are JSON lines too: the command's own
+    # output is the last, indented JSON document.
+    start = result.output.rfind("\n{\n")
+    document = result.output[start + 1:] if start >= 0 else result.output
+    return result.exit_code, json.loads(document)
+
+
+def test_govern_promote_rollback_history_from_the_command_line(cli_env, mlflow_server):
+    model, experiment = cli_env
+    client = mlflow.MlflowClient(mlflow_server.url)
+    first = log_churn_run(mlflow_server.url, experiment, good=True, seed=7)
+    second = log_churn_run(mlflow_server.url, experiment, good=True, seed=8)
+
+    code, result = invoke("govern", "--run-id", first.run_id)
+    assert code == 0 and result["status"] == "done", result
+    code, again = invoke("govern", "--run-id", first.run_id, "--model", model)
+    assert code == 0 and again["status"] == "done"
+    assert len(client.search_model_versions(f"run_id = '{first.run_id}'")) == 1
+
+    code, result = invoke("promote", model, "1")
+    assert code == 0 and result["status"] == "done", result
+    assert client.get_model_version_by_alias(model, "champion").version == "1"
+
+    assert invoke("govern", "--run-id", second.run_id)[0] == 0
+    assert invoke("promote", model, "2")[0] == 0
+    assert client.get_model_version_by_alias(model, "champion").version == "2"
+
+    code, result = invoke("rollback", model, "--reason", "canary errors")
+    assert code == 0 and result["status"] == "done", result
+    assert client.get_model_version_by_alias(model, "champion").version == "1"
+    assert client.get_model_version(model, "2").tags["reghook.status"] == "rolled_back"
+
+    code, history = invoke("history", model)
+    assert code == 0
+    kinds = [entry["kind"] for entry in history["entries"]]
+    assert kinds.count("promoted") == 2 and "rolled_back" in kinds
+    champion_moves = [m["version"] for m in history["aliases"] if m["alias"] == "champion"]
+    assert champion_moves == ["1", "2", "1"]
+
+
+def test_promoting_a_failed_version_exits_1_and_moves_nothing(cli_env, mlflow_server):
+    model, experiment = cli_env
+    client = mlflow.MlflowClient(mlflow_server.url)
+    bad = log_churn_run(mlflow_server.url, experiment, good=False)
+    assert invoke("govern", "--run-id", bad.run_id)[0] == 0
+    code, result = invoke("promote", model, "1")
+    assert code == 1 and result["status"] == "failed"
+    assert "did not pass" in result["error"]
+    assert client.get_registered_model(model).aliases == {}
+
+
+def test_sweep_queues_finished_runs_without_a_governed_version_once(cli_env, mlflow_server):
+    model, experiment = cli_env
+    run = log_churn_run(mlflow_server.url, experiment, good=True)
+    code, result = invoke("sweep", "--since", "1h")
+    assert code == 0
+    assert [item["run_id"] for item in result["queued"]] == [run.run_id]
+    assert invoke("sweep", "--since", "1h")[1]["queued"] == []
+
+
+def test_policy_check_prints_every_error_with_its_path(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models:\n  - name: m\n    gates:\n      metrics:\n        recall: {}\n"
+                   "    notify: [nowhere]\n    register: sometimes\n")
+    result = CliRunner().invoke(main, ["policy", "check", str(bad)])
+    assert result.exit_code == 2
+    assert "models.0.gates.metrics.recall" in result.output
+    assert "models.0.register" in result.output
