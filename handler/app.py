@@ -102,7 +102,7 @@ def create_app(
         event_type = "unknown"
         try:
             body = read_body(settings.max_body_bytes)
-            receipt = intake.receive(source, body, request.headers)
+            receipt = intake.receive(source, body, request.headers)  # type: ignore[arg-type]
         except IntakeError as exc:
             metrics.DELIVERIES.labels(source, event_type, exc.code).inc()
             raise

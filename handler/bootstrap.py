@@ -49,6 +49,7 @@ def serve_embedded(settings: Settings, *, host: str, port: int, with_worker: boo
     from handler.store import upgrade
 
     upgrade(settings.database_url)  # embedded default: create the SQLite store on first run
+    runtime: Any = None
 
     class Embedded(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -70,5 +71,4 @@ def serve_embedded(settings: Settings, *, host: str, port: int, with_worker: boo
                 return build_web(settings, on_stored=runtime.wake)
             return build_web(settings)
 
-    runtime: Any = None
     Embedded().run()

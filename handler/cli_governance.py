@@ -18,7 +18,7 @@ from rich.table import Table
 
 from handler.cli import _settings, console, emit_json, err_console, main, parse_since
 
-MLFLOW_EVENTS = ["registered_model.created", "model_version.created", "model_version_tag.set",
+MLFLOW_EVENTS: list[Any] = ["registered_model.created", "model_version.created", "model_version_tag.set",
                  "model_version_alias.created", "model_version_alias.deleted"]
 
 
@@ -97,7 +97,7 @@ def history(model: str, as_json: bool) -> None:
     from handler.store import Store
 
     store = Store.from_url(_settings().database_url)
-    result = {"model": model, "entries": store.audit_trail(model),
+    result: dict[str, Any] = {"model": model, "entries": store.audit_trail(model),
               "aliases": store.alias_moves(model)}
     if as_json:
         emit_json(result)
@@ -111,7 +111,7 @@ def history(model: str, as_json: bool) -> None:
     for entry in result["entries"]:
         detail = entry["detail"]
         summary = detail.get("reason") or detail.get("status") or ", ".join(
-            f"{k}={v}" for k, v in detail.items() if k not in ("gates",) and not isinstance(v, (dict, list)))
+            f"{k}={v}" for k, v in detail.items() if not isinstance(v, (dict, list)))
         table.add_row((entry["at"] or "")[:19].replace("T", " "), entry["kind"],
                       entry["version"] or "", entry["alias"] or "", entry["actor"],
                       entry["event_id"] or "", str(summary)[:80])

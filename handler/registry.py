@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from handler.errors import PermanentError, TransientError
@@ -70,7 +71,7 @@ def _version(mv: Any) -> VersionInfo:
 
 
 def _classify(exc: MlflowException, what: str) -> Exception:
-    code = exc.get_http_status_code()
+    code = int(exc.get_http_status_code())  # type: ignore[no-untyped-call]
     # An unset alias comes back as INVALID_PARAMETER_VALUE "... alias X not found".
     if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND") or (
         exc.error_code == "INVALID_PARAMETER_VALUE" and "not found" in exc.message.lower()
@@ -143,7 +144,7 @@ class MlflowRegistry:
         for model_id in run.model_ids:
             if model_id not in self._logged_model_names:
                 logged = self._call(f"logged model {model_id}",
-                                    lambda m=model_id: self.client.get_logged_model(m))
+                                    partial(self.client.get_logged_model, model_id))
                 self._logged_model_names[model_id] = (logged.name, logged.source_run_id)
             name, source_run = self._logged_model_names[model_id]
             if name == artifact_path and source_run in (None, run.run_id):

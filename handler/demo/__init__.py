@@ -41,6 +41,13 @@ def _wait(what: str, check: Callable[[], Any], timeout_s: float = 60) -> Any:
     raise DemoFailed(f"timed out waiting for {what}")
 
 
+def _event(stack: Stack, event_id: str) -> dict[str, Any]:
+    found = stack.store.get_event(event_id)
+    if found is None:
+        raise DemoFailed(f"event {event_id} is missing from the store")
+    return found
+
+
 def _settle(stack: Stack, quiet_s: float = 1.5) -> None:
     """Wait until reghook has processed everything, including MLflow's echoes."""
     def idle() -> bool:
@@ -84,7 +91,7 @@ def _train_and_govern(stack: Stack, client: Any, title: str, **run_args: Any) ->
     event_id = response.json()["event_id"]
     console.print(f"   reghook answered {response.status_code} {response.json()['status']} "
                   f"(event {event_id})", highlight=False)
-    _wait("the event to finish", lambda: stack.store.get_event(event_id)["status"]
+    _wait("the event to finish", lambda: _event(stack, event_id)["status"]
           in ("done", "failed", "ignored"))
     _settle(stack)
     found = client.search_model_versions(f"run_id = '{run.run_id}'")
@@ -158,9 +165,9 @@ def run_demo(root: Path | None = None) -> None:
             status="queued", headers={}, body=json.dumps(
                 {"model": MODEL, "reason": "demo: latency regression", "actor": "cli:demo"}))
         stack.runtime.wake()
-        _wait("the rollback", lambda: stack.store.get_event(event_id)["status"] in ("done", "failed"))
+        _wait("the rollback", lambda: _event(stack, event_id)["status"] in ("done", "failed"))
         _settle(stack)
-        event = stack.store.get_event(event_id)
+        event = _event(stack, event_id)
         if event["status"] != "done":
             raise DemoFailed(f"rollback failed: {event['last_error']}")
         console.print(f"   {event['reason']}; v3 is tagged "

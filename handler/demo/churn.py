@@ -57,6 +57,7 @@ def log_churn_run(
     """
     import mlflow
     import sklearn
+    from mlflow.data.pandas_dataset import from_pandas
     from mlflow.models import infer_signature
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import precision_score, recall_score
@@ -79,8 +80,8 @@ def log_churn_run(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with mlflow.start_run(experiment_id=experiment_id) as run:
-            dataset = mlflow.data.from_pandas(frame, source=dataset_source, name="churn_train",
-                                              targets="churned")
+            dataset = from_pandas(frame, source=dataset_source, name="churn_train",
+                                  targets="churned")
             mlflow.log_input(dataset, context="training")
             mlflow.log_metrics({"recall": recall, "precision": precision})
             commit = {"git_commit": git_commit} if git_commit is not None else {}

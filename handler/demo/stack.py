@@ -12,6 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
 
 from handler.app import create_app
 from handler.demo.server import MlflowServer, free_port
@@ -21,7 +24,7 @@ from handler.worker.runtime import WorkerRuntime, build_runtime
 
 MLFLOW_WEBHOOK_SECRET = "demo-mlflow-webhook-secret"
 EVENTS_SECRET = "whsec_ZGVtby1ldmVudHMtc2VjcmV0LWZvci1yZWdob29r"
-WEBHOOK_EVENTS = ["registered_model.created", "model_version.created", "model_version_tag.set",
+WEBHOOK_EVENTS: list[Any] = ["registered_model.created", "model_version.created", "model_version_tag.set",
                   "model_version_alias.created", "model_version_alias.deleted"]
 
 
@@ -51,7 +54,8 @@ def local_stack(root: Path, policy_path: Path) -> Iterator[Stack]:
         database_url = f"sqlite:///{root / 'reghook.db'}"
         upgrade(database_url)
         settings = Settings(database_url=database_url, policy=str(policy_path),
-                            mlflow_secrets=MLFLOW_WEBHOOK_SECRET, events_secrets=EVENTS_SECRET,
+                            mlflow_secrets=SecretStr(MLFLOW_WEBHOOK_SECRET),
+                            events_secrets=SecretStr(EVENTS_SECRET),
                             log_level="WARNING", backoff_base_s=0.5, backoff_max_s=5)
         store = Store.from_url(database_url)
         runtime = build_runtime(settings, store)

@@ -10,6 +10,7 @@ of the worker that took the event over.
 from __future__ import annotations
 
 import threading
+from typing import Any
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -144,7 +145,7 @@ def listen_for_events(engine: Engine, on_event: Callable[[], None], stop: thread
         try:
             raw = engine.raw_connection()
             try:
-                connection = raw.driver_connection
+                connection: Any = raw.driver_connection
                 connection.autocommit = True
                 connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
                 while not stop.is_set():
