@@ -56,8 +56,9 @@ def enqueue(connection: Connection, *, sqlite: bool, channel: str, outcome: Outc
         outcome=outcome.kind[:32], event_id=(outcome.event_id or "")[:40] or None,
         message=json.dumps(outcome.to_json(), sort_keys=True, default=str),
         status="pending", attempts=0, throttled=0, next_attempt_at=now, created_at=now,
-    ).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    return connection.execute(statement).rowcount == 1
+    ).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(outbox.c.id)
+    # RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT DO NOTHING.
+    return connection.execute(statement).first() is not None
 
 
 @dataclass(frozen=True)
