@@ -106,7 +106,10 @@ def create_app(
         except IntakeError as exc:
             metrics.DELIVERIES.labels(source, event_type, exc.code).inc()
             raise
-        metrics.DELIVERIES.labels(source, receipt.event_type, receipt.status).inc()
+        # Types reghook ignores are labelled "other": a sender must not be able
+        # to create unbounded metric series.
+        label = receipt.event_type if receipt.status != "ignored" else "other"
+        metrics.DELIVERIES.labels(source, label, receipt.status).inc()
         return jsonify(event_id=receipt.event_id, status=receipt.status), receipt.http_status
 
     for path, source in ROUTES.items():

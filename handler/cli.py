@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from handler.errors import ConfigError, ReghookError
+from handler.errors import ConfigError, Conflict, ReghookError
 from handler.settings import Settings
 
 console = Console()
@@ -197,22 +197,28 @@ def replay(event_ids: tuple[str, ...], status: str | None, since: str | None,
         emit_json({"would_replay": ids}) if as_json else console.print(
             f"would replay {len(ids)} event(s)", *ids)
         return
-    results, missing = [], []
+    results, missing, refused = [], [], []
     from rich.progress import track
 
     for event_id in track(ids, description="replaying", console=err_console,
                           disable=len(ids) < 10 or as_json):
-        new_id = store.replay(event_id)
+        try:
+            new_id = store.replay(event_id)
+        except Conflict as exc:
+            refused.append({"event_id": event_id, "reason": exc.detail})
+            continue
         (results.append({"event_id": new_id, "replay_of": event_id}) if new_id
          else missing.append(event_id))
     if as_json:
-        emit_json({"replayed": results, "missing": missing})
+        emit_json({"replayed": results, "missing": missing, "refused": refused})
     else:
         for item in results:
             console.print(f"{item['replay_of']} → {item['event_id']} queued")
         for event_id in missing:
             err_console.print(f"[red]no event {event_id}[/red]")
-    if missing:
+        for item in refused:
+            err_console.print(f"[red]{item['event_id']}: {item['reason']}[/red]")
+    if missing or refused:
         sys.exit(1)
 
 

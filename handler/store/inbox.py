@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from handler.errors import Conflict
 from handler.store.engine import Transactions, as_utc, iso, utcnow
 from handler.store.rows import audit_json, event_json
 from handler.store.tables import attempts, audit, events
@@ -179,12 +180,17 @@ class Inbox:
         """Queue a copy of a stored event: source ``replay``, a fresh key, ``replay_of``.
 
         The copy always points at the original delivery (not at an earlier
-        replay), so the worker reads the original source from there.
+        replay), so the worker reads the original source from there. A
+        ``rejected`` event raises :class:`~handler.errors.Conflict`.
         """
         with self.tx.read() as connection:
             row = connection.execute(select(events).where(events.c.id == event_id)).first()
         if row is None:
             return None
+        if row.status == "rejected":
+            # SPEC §2: rejected payloads are kept for inspection, never processed.
+            raise Conflict(f"Event {event_id} was rejected at intake (invalid payload); "
+                           "it cannot be replayed.")
         new_id, _ = self.ingest(
             source="replay", event_type=row.type,
             idempotency_key=f"replay:{event_id}:{uuid.uuid4().hex}",
