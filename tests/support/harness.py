@@ -6,6 +6,7 @@ events in these tests are sent — and signed — by the server itself.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -80,6 +81,29 @@ class Reghook:
         """The worker's governance object (registry, ledger, policies)."""
         return self.runtime.governor
 
+    def run_finished(self, run_id: str, model: str | None = None, *,
+                     key: str | None = None) -> str:
+        """Store a ``run.finished`` event as ``/events`` would, wake the worker, return its id."""
+        body = {"type": "run.finished", "run_id": run_id, **({"model": model} if model else {})}
+        event_id, _ = self.store.ingest(source="events", event_type="run.finished",
+                                        idempotency_key=key or uuid.uuid4().hex,
+                                        status="queued", body=json.dumps(body), headers={})
+        self.runtime.wake()
+        return event_id
+
+    def event(self, event_id: str) -> dict[str, Any]:
+        """One stored event (status, attempts, reason, last_error, actions...)."""
+        event = self.store.get_event(event_id)
+        assert event is not None, f"no event {event_id}"
+        return event
+
+    def wait_status(self, event_id: str, *statuses: str, timeout_s: float = 60) -> dict[str, Any]:
+        """Wait until an event reaches one of ``statuses`` (default: done or ignored)."""
+        wanted = statuses or ("done", "ignored")
+        wait_for(lambda: self.event(event_id)["status"] in wanted, timeout_s,
+                 f"event {event_id} to be {' or '.join(wanted)}")
+        return self.event(event_id)
+
     def quiet(self, settle_s: float = 3.0, timeout_s: float = 60) -> None:
         """Wait until no event is queued or processing and nothing new arrived for ``settle_s``."""
         def idle() -> bool:
@@ -96,6 +120,13 @@ class Reghook:
             last = total
             time.sleep(settle_s)
         raise AssertionError("reghook did not go quiet")
+
+
+def versions_of_run(client: Any, model: str, run_id: str) -> list[Any]:
+    """Every version of ``model`` made from ``run_id``, read from the registry (tags included)."""
+    found = client.search_model_versions(f"run_id = '{run_id}'")
+    return sorted((client.get_model_version(v.name, v.version) for v in found if v.name == model),
+                  key=lambda v: int(v.version))
 
 
 @contextmanager
