@@ -30,6 +30,10 @@ from mlflow import MlflowClient  # noqa: E402 - must follow the retry settings a
 from mlflow.exceptions import MlflowException  # noqa: E402
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+# Two writers setting the same alias or tag at once: the tracking server's
+# read-then-insert loses the race and answers 400 with its database's
+# unique-constraint error. The write is valid; retried, it finds the value set.
+_WRITE_CONFLICT = re.compile(r"IntegrityError|UNIQUE constraint failed|duplicate key value")
 T = TypeVar("T")
 
 
@@ -102,6 +106,8 @@ class MlflowRegistry:
         try:
             return fn()
         except MlflowException as exc:
+            if _WRITE_CONFLICT.search(exc.message or ""):
+                raise TransientError(f"{what}: a concurrent write conflicted") from exc
             raise _classify(exc, what) from exc
         except (OSError, ConnectionError) as exc:
             raise TransientError(f"{what}: MLflow unreachable ({type(exc).__name__})") from exc

@@ -98,21 +98,30 @@ class Ledger:
         now = utcnow()
         dialect = sqlite if self.tx.sqlite else postgresql
         with self.tx.write() as connection:
+            # RETURNING, not rowcount: with psycopg an INSERT ... ON CONFLICT DO
+            # NOTHING reports rowcount -1 whether or not it inserted, and every
+            # worker on PostgreSQL believed it held the claim.
             inserted = connection.execute(
                 dialect.insert(registrations).values(
                     model=model, run_id=run_id, version=None, status="registering", owner=owner,
                     lease_until=now + timedelta(seconds=lease_s), event_id=event_id,
                     updated_at=now,
-                ).on_conflict_do_nothing(index_elements=["model", "run_id"])).rowcount
-            if inserted:
+                ).on_conflict_do_nothing(index_elements=["model", "run_id"])
+                .returning(registrations.c.run_id)).first()
+            if inserted is not None:
                 return Registration("claimed")
             row = connection.execute(select(registrations).where(
                 registrations.c.model == model, registrations.c.run_id == run_id)).one()
             if row.status == "registered":
                 return Registration("registered", row.version)
-            if row.owner != owner and (as_utc(row.lease_until) or now) > now:
+            # Only a retry of the same event by the same owner may reuse a live
+            # claim. The owner alone is not enough: two threads of one process
+            # (or `reghook govern` beside a worker with the same REGHOOK_WORKER_ID)
+            # share it, and both would register.
+            retry = row.owner == owner and row.event_id == event_id
+            if not retry and (as_utc(row.lease_until) or now) > now:
                 return Registration("busy")
-            # Ours already (a retry) or an expired claim: take it over atomically.
+            # A retry, or an expired claim: take it over atomically.
             taken = connection.execute(update(registrations).where(
                 registrations.c.model == model, registrations.c.run_id == run_id,
                 registrations.c.status == "registering", registrations.c.owner == row.owner,
