@@ -82,12 +82,19 @@ class VersionGovernance(GovernorBase):
         status = desired[STATUS_TAG]
         aliases = (policy.on_pass if verdict.passed else policy.on_fail).aliases
         if status != "rolled_back":
+            reason = f"on_{'pass' if verdict.passed else 'fail'}"
             for alias in aliases:
-                if alias in version.aliases or alias == policy.protected_alias:
+                if alias == policy.protected_alias:
                     continue  # the protected alias moves only by approval (lifecycle)
                 previous = self.last_holder(policy.name, alias)
-                moves.append(self.write_alias(policy.name, alias, version.version, event_id,
-                                              previous, reason=f"on_{'pass' if verdict.passed else 'fail'}"))
+                if alias not in version.aliases:
+                    moves.append(self.write_alias(policy.name, alias, version.version, event_id,
+                                                  previous, reason=reason))
+                elif previous != version.version:
+                    # Set by a worker killed before it recorded the move: the alias
+                    # history is reghook's only memory of previous holders, so record it.
+                    moves.append(AliasMove(policy.name, alias, version.version, previous,
+                                           "reghook", event_id, reason))
         self.crashpoint("aliased")
 
         entries = [AuditEntry("validated", policy.name, version.version, event_id,
@@ -120,9 +127,11 @@ class VersionGovernance(GovernorBase):
             return ignored(f"no policy for model {model!r}")
         if self.ledger.registered_by_reghook(model, version_number):
             return ignored("echo: reghook registered this version")
-        version = self.registry.get_version(model, version_number)
-        if EVENT_TAG in version.tags and version.tags.get(STATUS_TAG):
+        if self.ledger.last_verdict(model, version_number) is not None:
             return ignored(f"v{version_number} is already governed")
+        # Tags alone do not say "governed": a worker killed after tagging left
+        # them without aliases or records, and converging finishes its work.
+        version = self.registry.get_version(model, version_number)
         if not version.run_id:
             raise PermanentError(f"{model} v{version_number} has no run to validate")
         run = self.registry.get_run(version.run_id)
