@@ -49,7 +49,10 @@ class Outcome:
         A run rejected before registration has no version: its run id stands in.
         """
         subject = self.version or f"run:{self.run_id or self.event_id}"
-        return f"{self.model}\x1f{subject}\x1f{self.kind}"
+        # Stage decisions of one version (Staging, then Production) are distinct news.
+        stage = self.extra.get("to_stage")
+        kind = f"{self.kind}:{stage}" if stage else self.kind
+        return f"{self.model}\x1f{subject}\x1f{kind}"
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (the ``webhook`` and ``log`` channels send this)."""

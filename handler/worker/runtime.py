@@ -105,7 +105,9 @@ class WorkerRuntime:
         except ValueError:
             return "?"
         data = payload.get("data") if isinstance(payload.get("data"), dict) else payload
-        return str(data.get("name") or data.get("model") or data.get("model_name") or "?")
+        job = payload.get("job") if isinstance(payload.get("job"), dict) else {}
+        return str(data.get("name") or data.get("model") or data.get("model_name")
+                   or job.get("name") or "?")
 
     def _channels(self, model: str) -> list[str]:
         if self.policies is None:
