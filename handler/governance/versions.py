@@ -86,15 +86,21 @@ class VersionGovernance(GovernorBase):
             for alias in aliases:
                 if alias == policy.protected_alias:
                     continue  # the protected alias moves only by approval (lifecycle)
-                previous = self.last_holder(policy.name, alias)
-                if alias not in version.aliases:
+                history = self.ledger.alias_moves(policy.name, alias)
+                previous = history[-1]["version"] if history else None
+                if alias in version.aliases:
+                    if previous != version.version:
+                        # Set by a worker killed before it recorded the move: the alias
+                        # history is reghook's only memory of previous holders, so record it.
+                        moves.append(AliasMove(policy.name, alias, version.version, previous,
+                                               "reghook", event_id, reason))
+                elif any(m["version"] == version.version for m in history):
+                    # It held the alias and the alias has moved on since (a newer version
+                    # passed): a replayed or late re-sent old event must not take it back.
+                    continue
+                else:
                     moves.append(self.write_alias(policy.name, alias, version.version, event_id,
                                                   previous, reason=reason))
-                elif previous != version.version:
-                    # Set by a worker killed before it recorded the move: the alias
-                    # history is reghook's only memory of previous holders, so record it.
-                    moves.append(AliasMove(policy.name, alias, version.version, previous,
-                                           "reghook", event_id, reason))
         self.crashpoint("aliased")
 
         entries = [AuditEntry("validated", policy.name, version.version, event_id,

@@ -305,3 +305,22 @@ def test_failed_run_is_ignored_with_its_status_as_reason(mlflow_server, client, 
         assert (event["status"], event["reason"]) == ("ignored", f"run {run.run_id} is FAILED")
         assert event["attempts"] == 1
         assert client.search_registered_models(f"name = '{model}'") == []
+
+
+def test_replayed_old_passing_event_never_takes_staging_back_from_a_newer_version(
+        mlflow_server, client, plain, tmp_path, monkeypatch):
+    model = unique("churn")
+    newer = log_churn_run(mlflow_server.url, plain.experiment, good=True, seed=PEER_SEED)
+    with running_reghook(tmp_path, mlflow_server.url, policy_yaml(model, plain.experiment),
+                         monkeypatch=monkeypatch) as reghook:
+        old = govern(reghook, plain.good.run_id)
+        assert govern(reghook, newer.run_id)["reason"] == "v2 passed"
+        assert alias_holder(client, model, "staging") == "2"
+
+        replay_id = reghook.store.replay(old["id"])
+        reghook.runtime.wake()
+        replayed = reghook.wait_status(replay_id)
+        assert (replayed["status"], replayed["reason"]) == ("done", "v1 passed")
+        assert alias_holder(client, model, "staging") == "2"
+        assert [(m["version"], m["previous_version"]) for m in reghook.store.alias_moves(model)] == [
+            ("1", None), ("2", "1")]
