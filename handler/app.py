@@ -117,7 +117,7 @@ def create_app(
 
     def require_admin() -> None:
         token = settings.admin_token
-        if token is None:
+        if token is None or not token.get_secret_value():
             raise NotFound("The admin API is disabled (REGHOOK_ADMIN_TOKEN is not set).")
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(

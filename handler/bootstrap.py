@@ -7,6 +7,7 @@ notifications) is built in :func:`build_worker`, imported lazily.
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 from flask import Flask
@@ -35,6 +36,9 @@ def run_worker(settings: Settings, *, once: bool) -> None:
 
     configure(settings.log_level)
     runtime = build_worker(settings)
+    # Finish the current event and leave on SIGTERM (Kubernetes, Procfile
+    # platforms); an event cut off by SIGKILL is retaken when its lease ends.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: runtime.stop())
     if once:
         runtime.drain()
     else:

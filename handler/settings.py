@@ -7,7 +7,7 @@ side by side.
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,6 +51,18 @@ class Settings(BaseSettings):
     # named step boundary (registered, tagged, aliased, notified).
     crash_at: str | None = None
     log_level: str = "INFO"
+
+    @field_validator("mlflow_secrets", "databricks_secrets", "databricks_authorization",
+                     "databricks_jobs_password", "events_secrets", "admin_token", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # An empty variable (a Secret left blank) must disable, never open:
+        # an empty admin token would otherwise accept "Authorization: Bearer".
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, SecretStr) and not value.get_secret_value().strip():
+            return None
+        return value
 
     @property
     def mlflow_secret_list(self) -> tuple[str, ...]:

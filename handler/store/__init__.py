@@ -9,7 +9,6 @@ and the outbox (notifications).
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.pool import NullPool
 
 
 def utcnow() -> datetime:
@@ -48,15 +47,15 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        # No pre-ping: it is a round trip on every checkout of the intake's hot
+        # path. A connection the server dropped fails one request with a 503
+        # (the sender retries) and is replaced; recycling bounds their age.
+        return create_engine(url, pool_size=5, max_overflow=10, pool_recycle=300)
 
-    # NullPool for file databases: a connection is cheap, and pooled SQLite
-    # connections carried across fork() (gunicorn preload) are unsafe.
-    engine = create_engine(
-        url,
-        poolclass=NullPool if ":memory:" not in url else None,
-        connect_args={"timeout": 30, "check_same_thread": False},
-    )
+    # Pooled connections: opening one per request cost most of an intake
+    # (and closing the last one checkpoints the WAL). Safe because no process
+    # forks with an engine (gunicorn does not preload the app).
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

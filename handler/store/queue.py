@@ -10,10 +10,10 @@ of the worker that took the event over.
 from __future__ import annotations
 
 import threading
-from typing import Any
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import Engine, and_, func, insert, or_, select, update
 

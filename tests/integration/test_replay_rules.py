@@ -23,3 +23,14 @@ def test_a_replay_of_a_replay_points_at_the_original_delivery(client, store):
     second = client.post(f"/api/events/{first}/replay", headers=AUTH).json["event_id"]
     shown = store.get_event(second)
     assert (shown["source"], shown["replay_of"], shown["status"]) == ("replay", original, "queued")
+
+
+def test_an_empty_admin_token_disables_the_admin_api(settings, store, monkeypatch):
+    from handler.app import create_app
+    from handler.settings import Settings
+
+    monkeypatch.setenv("REGHOOK_ADMIN_TOKEN", "")
+    monkeypatch.setenv("REGHOOK_DATABASE_URL", settings.database_url)
+    client = create_app(Settings(), store).test_client()
+    for header in ({"Authorization": "Bearer"}, {"Authorization": "Bearer "}, {}):
+        assert client.get("/api/events", headers=header).status_code == 404
