@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -97,6 +98,7 @@ class MlflowRegistry:
         self._experiments: dict[str, str] = {}
         self._signatures: dict[str, dict[str, str] | None] = {}
         self._logged_model_names: dict[str, tuple[str, str | None]] = {}
+        self._artifact_locations: dict[str, str] = {}
         self._known_models: set[str] = set()
         self.calls = 0
 
@@ -152,6 +154,7 @@ class MlflowRegistry:
                 logged = self._call(f"logged model {model_id}",
                                     partial(self.client.get_logged_model, model_id))
                 self._logged_model_names[model_id] = (logged.name, logged.source_run_id)
+                self._artifact_locations[model_id] = logged.artifact_location
             name, source_run = self._logged_model_names[model_id]
             if name == artifact_path and source_run in (None, run.run_id):
                 return f"models:/{model_id}", model_id
@@ -162,24 +165,40 @@ class MlflowRegistry:
     def signature_inputs(self, source: str) -> dict[str, str] | None:
         """Input column → type of the model's signature (None: no signature). Cached."""
         if source not in self._signatures:
-            from mlflow.models import get_model_info
+            mlmodel_uri = self._mlmodel_uri(source)
 
             def read() -> dict[str, str] | None:
-                try:
-                    info = get_model_info(source)
-                except OSError:
-                    raise
-                except MlflowException:
-                    raise
-                except Exception:  # noqa: BLE001 - an unreadable MLmodel means "no signature"
-                    return None
-                if info.signature is None or info.signature.inputs is None:
+                # Only the MLmodel file: get_model_info would resolve the
+                # logged model again (three more calls) to find it.
+                from mlflow.artifacts import download_artifacts
+                from mlflow.models import Model
+
+                with tempfile.TemporaryDirectory() as folder:
+                    try:
+                        path = download_artifacts(artifact_uri=mlmodel_uri, dst_path=folder)
+                        signature = Model.load(path).signature
+                    except (OSError, MlflowException):
+                        raise
+                    except Exception:  # noqa: BLE001 - an unreadable MLmodel means "no signature"
+                        return None
+                if signature is None or signature.inputs is None:
                     return None
                 return {str(c.get("name", i)): str(c.get("type", "?"))
-                        for i, c in enumerate(info.signature.inputs.to_dict())}
+                        for i, c in enumerate(signature.inputs.to_dict())}
 
             self._signatures[source] = self._call(f"signature of {source}", read)
         return self._signatures[source]
+
+    def _mlmodel_uri(self, source: str) -> str:
+        """Where a model source's MLmodel file is (logged models: their artifact location)."""
+        if source.startswith("models:/m-"):
+            model_id = source.removeprefix("models:/").split("/", 1)[0]
+            if model_id not in self._artifact_locations:
+                logged = self._call(f"logged model {model_id}",
+                                    partial(self.client.get_logged_model, model_id))
+                self._artifact_locations[model_id] = logged.artifact_location
+            return f"{self._artifact_locations[model_id].rstrip('/')}/MLmodel"
+        return f"{source.rstrip('/')}/MLmodel"
 
     def facts(self, run: RunInfo, source: str | None, version: str | None,
               with_signature: bool) -> ModelFacts:
@@ -256,15 +275,23 @@ class MlflowRegistry:
         except RegistryNotFound:
             return None
 
+    def _registry_client(self) -> Any:
+        return self.client._get_registry_client()  # type: ignore[no-untyped-call]
+
     def set_tag(self, model: str, version: str, key: str, value: str) -> None:
         """Set one version tag."""
+        # The registry client directly: MlflowClient first reads the whole
+        # registered model (every version) to rule out a prompt, a call that
+        # grows with the model's history. reghook only governs policy models.
+        registry = self._registry_client()
         self._call(f"tag {model} v{version}",
-                   lambda: self.client.set_model_version_tag(model, version, key, value))
+                   lambda: registry.set_model_version_tag(model, version, key, value))
 
     def set_alias(self, model: str, alias: str, version: str) -> None:
-        """Point ``alias`` at ``version``."""
+        """Point ``alias`` at ``version`` (skipping the prompt check, as in :meth:`set_tag`)."""
+        registry = self._registry_client()
         self._call(f"alias {model}@{alias}",
-                   lambda: self.client.set_registered_model_alias(model, alias, version))
+                   lambda: registry.set_registered_model_alias(model, alias, version))
 
     def delete_alias(self, model: str, alias: str) -> None:
         """Remove ``alias`` (no error if it is already gone)."""
