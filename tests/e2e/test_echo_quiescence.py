@@ -18,7 +18,7 @@ import mlflow
 import pytest
 
 from tests.support.churn import log_churn_run
-from tests.support.harness import policy_yaml, running_reghook, versions_of_run
+from tests.support.harness import policy_yaml, running_reghook, versions_of_run, wait_for
 
 pytestmark = pytest.mark.mlflow
 
@@ -84,6 +84,15 @@ def run(mlflow_server):
                            logged=log_churn_run(mlflow_server.url, experiment, good=True))
 
 
+def wait_for_echoes(reghook, expected: dict[str, int]) -> None:
+    """Wait until MLflow has delivered (at least) these echoes, so the test is never vacuous."""
+    def arrived() -> bool:
+        types = [e["type"] for e in reghook.store.list_events(source="mlflow", limit=1000)]
+        return all(types.count(t) >= n for t, n in expected.items())
+
+    wait_for(arrived, 60, f"MLflow's echoes {expected}")
+
+
 def assert_echoes_ignored(reghook, meter: RegistryMeter, after_event: str) -> list[ProcessedEvent]:
     """Everything processed after ``after_event`` wrote nothing and cost at most one call."""
     echoes = meter.after(after_event)
@@ -112,9 +121,9 @@ def test_echoes_of_a_governed_run_and_its_replay_cause_no_registry_writes(
         # The governance tags ride on the registration itself: two writes in all.
         assert meter.writes == ["create_version", "set_alias"]
 
+        wait_for_echoes(reghook, {"model_version.created": 1, "model_version_alias.created": 1})
         reghook.quiet()
-        echoes = assert_echoes_ignored(reghook, meter, governed["id"])
-        assert {e.type for e in echoes} >= {"model_version.created", "model_version_alias.created"}
+        assert_echoes_ignored(reghook, meter, governed["id"])
         assert len(meter.writes) == 2
 
         replay_id = reghook.store.replay(governed["id"])
@@ -142,6 +151,8 @@ def test_echoes_of_governing_a_hand_registered_version_cause_no_registry_writes(
         client.create_registered_model(model)
         client.create_model_version(model, f"models:/{model_id}", run_id=run.logged.run_id,
                                     model_id=model_id)
+        # Seven tags (five reghook.* and the policy's two on_pass tags) and one alias.
+        wait_for_echoes(reghook, {"model_version_tag.set": 7, "model_version_alias.created": 1})
         reghook.quiet()
 
         created = [p for p in meter.processed if p.type == "model_version.created"]
@@ -149,7 +160,7 @@ def test_echoes_of_governing_a_hand_registered_version_cause_no_registry_writes(
         governed = reghook.event(created[0].id)
         assert (governed["status"], governed["reason"]) == ("done", "v1 passed")
         tag_writes = [w for w in created[0].writes if w == "set_tag"]
-        assert len(tag_writes) == 7  # five reghook.* tags and the policy's two on_pass tags
+        assert len(tag_writes) == 7
         assert created[0].writes.count("set_alias") == 1
 
         echoes = assert_echoes_ignored(reghook, meter, created[0].id)
