@@ -89,7 +89,7 @@ def signature_gate(facts: ModelFacts, champion: ModelFacts | None) -> GateResult
     retyped = sorted(c for c in set(ours) & set(theirs) if ours[c] != theirs[c])
     problems = [f"{label}: {', '.join(cols)}" for label, cols in
                 (("missing", missing), ("extra", extra), ("type changed", retyped)) if cols]
-    detail = "; ".join(problems) or f"same {len(ours)} input columns as champion v{champion.version}"
+    detail = " / ".join(problems) or f"same {len(ours)} input columns as champion v{champion.version}"
     return GateResult("signature", not problems, ours, theirs, detail)
 
 
@@ -125,7 +125,7 @@ def dataset_gate(facts: ModelFacts, champion: ModelFacts | None) -> GateResult:
     extra = sorted(set(our_names) - {d.name for d in champion.datasets})
     differences += [f"new dataset {name!r}" for name in extra]
     return GateResult("dataset", False, view(facts.datasets), view(champion.datasets),
-                      "; ".join(differences))
+                      " / ".join(differences))
 
 
 def required_tags_gate(required: list[str], facts: ModelFacts) -> GateResult:

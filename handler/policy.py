@@ -115,18 +115,17 @@ class PolicyFile(_Strict):
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     models: list[ModelPolicy] = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _references(self) -> PolicyFile:
-        names = [m.name for m in self.models]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"model names must be unique: {', '.join(duplicates)}")
-        for model in self.models:
-            unknown = [c for c in model.notify if c not in self.effective_channels]
-            if unknown:
-                raise ValueError(f"model {model.name!r} notifies unknown channel(s): "
-                                 f"{', '.join(unknown)}")
-        return self
+    def reference_errors(self) -> list[str]:
+        """Cross-field errors (duplicate names, unknown channels), each with its path."""
+        errors, seen = [], set()
+        for index, model in enumerate(self.models):
+            if model.name in seen:
+                errors.append(f"models.{index}.name: model {model.name!r} is defined twice")
+            seen.add(model.name)
+            errors += [f"models.{index}.notify.{n}: unknown channel {channel!r}"
+                       for n, channel in enumerate(model.notify)
+                       if channel not in self.effective_channels]
+        return errors
 
     @property
     def effective_channels(self) -> dict[str, ChannelConfig]:
@@ -185,6 +184,7 @@ def check_policy(path: str | Path, env: dict[str, str] | None = None) -> tuple[P
         policy = PolicyFile.model_validate(raw)
     except ValidationError as exc:
         return None, [*errors, *_errors_with_paths(exc)]
+    errors += policy.reference_errors()
     return (policy if not errors else None), errors
 
 

@@ -1,4 +1,4 @@
-"""Synthetic, imbalanced churn runs with real scikit-learn models, logged to a real server.
+"""Synthetic, imbalanced churn runs with real scikit-learn models, logged to a real server (demo and tests).
 
 A balanced logistic regression finds most churners (high recall); an
 unweighted one on the same 9:1 data misses most of them (low recall): the
@@ -7,6 +7,7 @@ passing and failing runs differ the way they do in real life.
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 
@@ -76,22 +77,33 @@ def log_churn_run(
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
     found = client.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+    # The fluent API needs a global tracking URI, and MLflow also exports it to
+    # MLFLOW_TRACKING_URI: both are put back afterwards, or every MlflowClient()
+    # made later in the session (reghook's own) would point at this server,
+    # which may be another test's, stopped since.
+    exported = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(tracking_uri)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with mlflow.start_run(experiment_id=experiment_id) as run:
-            dataset = from_pandas(frame, source=dataset_source, name="churn_train",
-                                  targets="churned")
-            mlflow.log_input(dataset, context="training")
-            mlflow.log_metrics({"recall": recall, "precision": precision})
-            commit = {"git_commit": git_commit} if git_commit is not None else {}
-            mlflow.set_tags({**commit, **(tags or {})})
-            if log_model:
-                # Explicit requirements: inferring them runs a subprocess that
-                # imports the model (~7 s per run), and the tests never serve it.
-                mlflow.sklearn.log_model(model, name=artifact_path,
-                                         signature=infer_signature(x_train, predicted),
-                                         pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
-        if status != "FINISHED":
-            client.set_terminated(run.info.run_id, status=status)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with mlflow.start_run(experiment_id=experiment_id) as run:
+                dataset = from_pandas(frame, source=dataset_source, name="churn_train",
+                                      targets="churned")
+                mlflow.log_input(dataset, context="training")
+                mlflow.log_metrics({"recall": recall, "precision": precision})
+                commit = {"git_commit": git_commit} if git_commit is not None else {}
+                mlflow.set_tags({**commit, **(tags or {})})
+                if log_model:
+                    # Explicit requirements: inferring them runs a subprocess that
+                    # imports the model (~7 s per run), and the tests never serve it.
+                    mlflow.sklearn.log_model(model, name=artifact_path,
+                                             signature=infer_signature(x_train, predicted),
+                                             pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
+    finally:
+        # None clears the global URI (and the exported variable).
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+        if exported is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = exported
+    if status != "FINISHED":
+        client.set_terminated(run.info.run_id, status=status)
     return LoggedRun(run.info.run_id, experiment_id, recall, precision)

@@ -7,6 +7,7 @@ keeps its webhook secrets readable across restarts.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -82,15 +83,27 @@ class MlflowServer:
         raise RuntimeError(f"mlflow server did not start in {timeout_s} s")
 
     def stop(self) -> None:
-        """Stop the server and all its children (it runs in its own process group)."""
+        """Stop the server and all its children (it runs in its own process group).
+
+        Returns once the port is free, so :meth:`start` can serve the same
+        port, database and artifacts again (an outage, then recovery).
+        """
         if self.process is None:
             return
         try:
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=20)
         except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.process = None
+        # The group's children (server workers) may outlive the parent briefly.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and _listening(self.port):
+            time.sleep(0.2)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0

@@ -126,7 +126,10 @@ class VersionGovernance(GovernorBase):
     def govern_version(self, event_id: str, model: str, version_number: str,
                        payload_tags: dict[str, str] | None = None) -> Result:
         """``model_version.created`` by someone else: validate, tag, alias (SPEC §2.1 steps 5-8)."""
-        if payload_tags and EVENT_TAG in payload_tags:
+        # Created with reghook's tags by reghook itself: the tag names one of
+        # our own events. A version created by hand with a made-up
+        # reghook.event_id is not trusted and is governed like any other.
+        if payload_tags and self.ledger.event_exists(payload_tags.get(EVENT_TAG, "")):
             return ignored("echo: reghook registered this version")
         policy = self.policies.for_model(model)
         if policy is None:

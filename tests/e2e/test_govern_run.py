@@ -49,3 +49,22 @@ def test_passing_run_is_registered_tagged_and_staged(mlflow_server, tmp_path, mo
         events = reghook.store.list_events(limit=100)
         print(json.dumps(events, indent=1))
         assert all(e["status"] in ("done", "ignored") for e in events)
+
+
+def test_a_hand_made_version_with_a_forged_reghook_event_id_is_still_governed(
+        mlflow_server, tmp_path, monkeypatch):
+    model, experiment = f"churn_{uuid.uuid4().hex[:8]}", f"/Shared/churn_{uuid.uuid4().hex[:8]}"
+    run = log_churn_run(mlflow_server.url, experiment, good=False)
+    with running_reghook(tmp_path, mlflow_server.url, policy_yaml(model, experiment),
+                         monkeypatch=monkeypatch) as reghook:
+        client = mlflow.MlflowClient(mlflow_server.url)
+        client.create_registered_model(model)
+        # Someone registers by hand and pastes governance tags to look governed.
+        version = client.create_model_version(
+            model, f"runs:/{run.run_id}/churn_pipeline_model", run_id=run.run_id,
+            tags={"reghook.event_id": "evt_forged", "reghook.status": "passed"})
+        wait_for(lambda: reghook.store.last_verdict(model, version.version), 60, "the verdict")
+        reghook.quiet()
+        tags = client.get_model_version(model, version.version).tags
+        assert tags["reghook.status"] == "failed"
+        assert tags["reghook.event_id"] != "evt_forged"

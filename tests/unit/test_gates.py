@@ -132,7 +132,7 @@ def test_signature_gate_names_missing_extra_and_retyped_columns():
     ours = {"tenure_months": "long", "orders_last_30d": "double", "loyalty_points": "double"}
     result = signature_gate(facts(signature=ours), champion())
     assert not result.passed
-    assert result.detail == ("missing: discount_rate; extra: loyalty_points; "
+    assert result.detail == ("missing: discount_rate / extra: loyalty_points / "
                              "type changed: tenure_months")
 
 
@@ -168,9 +168,9 @@ def test_dataset_gate_passes_on_the_same_name_source_and_schema():
     ((DatasetFact("churn_train", "s3://elsewhere", "schema-v1"),), "churn_train: source differs"),
     ((DatasetFact("churn_train", TRAIN.source, "schema-v2"),), "churn_train: schema differs"),
     ((DatasetFact("churn_train", "s3://elsewhere", "schema-v2"),),
-     "churn_train: source differs; churn_train: schema differs"),
+     "churn_train: source differs / churn_train: schema differs"),
     ((DatasetFact("churn_2025", TRAIN.source, "schema-v1"),),
-     "dataset 'churn_train' not used; new dataset 'churn_2025'"),
+     "dataset 'churn_train' not used / new dataset 'churn_2025'"),
     ((TRAIN, DatasetFact("extra", "s3://x", "s")), "new dataset 'extra'"),
 ])
 def test_dataset_gate_names_what_differs_from_the_champion(ours, detail):
