@@ -14,8 +14,8 @@ from prometheus_client import (
     Counter,
     Histogram,
     generate_latest,
+    multiprocess,
 )
-from prometheus_client import multiprocess
 
 DELIVERIES = Counter(
     "reghook_deliveries_total",

@@ -9,6 +9,7 @@ an experiment's name, a version's run facts).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -27,8 +28,8 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
 
-from mlflow import MlflowClient  # noqa: E402 - must follow the retry settings above
-from mlflow.exceptions import MlflowException  # noqa: E402
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 # Two writers setting the same alias or tag at once: the tracking server's
@@ -231,7 +232,7 @@ class MlflowRegistry:
                        tags: dict[str, str]) -> VersionInfo:
         """Register a new version (creating the registered model the first time)."""
         def create() -> Any:
-            return self.client._create_model_version(  # noqa: SLF001 - the public one lacks model_id
+            return self.client._create_model_version(
                 name=model, source=source, run_id=run_id, tags=tags,
                 await_creation_for=0, model_id=model_id)
 
@@ -295,11 +296,9 @@ class MlflowRegistry:
 
     def delete_alias(self, model: str, alias: str) -> None:
         """Remove ``alias`` (no error if it is already gone)."""
-        try:
+        with contextlib.suppress(RegistryNotFound):
             self._call(f"alias {model}@{alias}",
                        lambda: self.client.delete_registered_model_alias(model, alias))
-        except RegistryNotFound:
-            pass
 
 
     def finished_runs(self, experiment: str, since_ms: int) -> list[str]:

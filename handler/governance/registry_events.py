@@ -26,9 +26,9 @@ class RegistryEvents(Lifecycle):
             return ignored(f"no policy for model {model!r}")
         if key.startswith(OWN_TAG_PREFIX):
             # Someone else wrote a governance tag: never trusted, but on the record.
+            reason = "reghook.* tags set by others are not trusted"
             self.record(policy, [AuditEntry("skipped", model, version, event_id, actor="mlflow",
-                                            detail={"tag": key, "value": value,
-                                                    "reason": "reghook.* tags set by others are not trusted"})])
+                                            detail={"tag": key, "value": value, "reason": reason})])
             return ignored(f"{key} set by someone else is not trusted")
         if policy.promotion and key == policy.promotion.approval_tag:
             return self.on_approval(event_id, policy, version, value or "")

@@ -158,7 +158,7 @@ class Notifier:
             result = send(self.session, config, message.outcome,
                           msg_id=message_id(message.dedupe_key), now=now,
                           mlflow_ui_url=self.mlflow_ui_url, stdout=self.stdout)
-        except Exception as exc:  # a rendering bug must not wedge the queue: retry, bounded
+        except Exception as exc:  # noqa: BLE001 - a rendering bug must not wedge the queue: retry, bounded
             result = SendResult("retry", error=f"internal error ({type(exc).__name__})")
             log.error("notification_error", outbox_id=message.id, channel=message.channel,
                       error=redact(repr(exc))[:300])

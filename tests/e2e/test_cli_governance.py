@@ -86,7 +86,7 @@ def test_promoting_a_failed_version_exits_1_and_moves_nothing(cli_env, mlflow_se
 
 
 def test_sweep_queues_finished_runs_without_a_governed_version_once(cli_env, mlflow_server):
-    model, experiment = cli_env
+    _model, experiment = cli_env
     run = log_churn_run(mlflow_server.url, experiment, good=True)
     code, result = invoke("sweep", "--since", "1h")
     assert code == 0
