@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from handler import metrics
@@ -98,7 +98,7 @@ def create_app(
     app = Flask("reghook")
     app.config["REGHOOK_STORE"] = store
 
-    def receive(source: str) -> tuple[Response, int]:
+    def receive(source: str) -> Response:
         event_type = "unknown"
         try:
             body = read_body(settings.max_body_bytes)
@@ -110,7 +110,10 @@ def create_app(
         # to create unbounded metric series.
         label = receipt.event_type if receipt.status != "ignored" else "other"
         metrics.DELIVERIES.labels(source, label, receipt.status).inc()
-        return jsonify(event_id=receipt.event_id, status=receipt.status), receipt.http_status
+        # A literal body: jsonify's provider machinery is a visible share of
+        # an intake's cost, and this answer never varies in shape.
+        body_out = f'{{"event_id":"{receipt.event_id}","status":"{receipt.status}"}}\n'
+        return Response(body_out, status=receipt.http_status, mimetype="application/json")
 
     for path, source in ROUTES.items():
         app.add_url_rule(path, f"receive_{source}", lambda s=source: receive(s), methods=["POST"])
