@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from handler.outcomes import Outcome
 from handler.store.engine import Transactions, as_utc, iso, utcnow
-from handler.store.tables import outbox
+from handler.store.tables import audit, outbox
 
 _KEY_LIMIT = 600  # the dedupe_key column's length
 
@@ -130,9 +130,21 @@ class Outbox:
         return changed == 1
 
     def mark_sent(self, message_id: int, owner: str, *, now: datetime) -> bool:
-        """Record a delivery; False if the claim was lost (someone else took over)."""
-        return self._settle(message_id, owner, status="sent", sent_at=now,
-                            next_attempt_at=None)
+        """Record a delivery, and a ``notified`` audit entry with it; False if the claim was lost."""
+        with self.tx.write() as connection:
+            changed = connection.execute(update(outbox).where(
+                outbox.c.id == message_id, outbox.c.lease_owner == owner,
+                outbox.c.status == "sending",
+            ).values(lease_until=None, lease_owner=None, status="sent", sent_at=now,
+                     next_attempt_at=None)).rowcount
+            if changed == 1:
+                row = connection.execute(select(outbox).where(outbox.c.id == message_id)).one()
+                # The trail says who was told what; the channel by name, never its URL.
+                connection.execute(insert(audit).values(
+                    at=now, kind="notified", model=row.model, version=row.version, alias=None,
+                    event_id=row.event_id, actor="reghook",
+                    detail=json.dumps({"channel": row.channel, "outcome": row.outcome})))
+        return changed == 1
 
     def mark_retry(self, message_id: int, owner: str, *, next_attempt_at: datetime,
                    error: str, throttled: bool = False) -> bool:
