@@ -53,6 +53,11 @@ def serve_embedded(settings: Settings, *, host: str, port: int, with_worker: boo
     from handler.store import upgrade
 
     upgrade(settings.database_url)  # embedded default: create the SQLite store on first run
+    if with_worker:
+        # Fail here with a clear message, not inside gunicorn's worker boot.
+        from handler.policy import load_policy
+
+        load_policy(settings.policy)
     runtime: Any = None
 
     class Embedded(BaseApplication):  # type: ignore[misc]

@@ -19,7 +19,9 @@ from rich.table import Table
 from handler.errors import ConfigError, Conflict, ReghookError
 from handler.settings import Settings
 
-console = Console()
+# Piped output (less, grep, CI logs) gets a wide table instead of rich's
+# 80-column default, so ids are never cut.
+console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
 
 
@@ -119,8 +121,13 @@ def events() -> None:
 
 def _events_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(show_lines=False, header_style="bold")
-    for column in ("id", "received", "source", "type", "status", "tries", "last error"):
-        table.add_column(column, overflow="fold")
+    # Ids stay whole (people copy them into `events show` and `replay`); the
+    # free-text column gives way when the terminal is narrow.
+    table.add_column("id", no_wrap=True, min_width=36)
+    for column, width in (("received", 10), ("source", 6), ("type", 12), ("status", 7),
+                          ("tries", 5)):
+        table.add_column(column, overflow="fold", min_width=width)
+    table.add_column("reason / last error", overflow="ellipsis", no_wrap=True, max_width=60)
     colours = {"done": "green", "failed": "red", "rejected": "red", "queued": "yellow",
                "processing": "cyan", "ignored": "dim"}
     for row in rows:
@@ -128,7 +135,7 @@ def _events_table(rows: list[dict[str, Any]]) -> Table:
         table.add_row(
             row["id"], (row["received_at"] or "")[:19].replace("T", " "), row["source"],
             row["type"], f"[{colours.get(status, 'white')}]{status}[/]", str(row["attempts"]),
-            (row["last_error"] or "")[:60],
+            row["last_error"] or row.get("reason") or "",
         )
     return table
 

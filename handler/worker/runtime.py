@@ -186,6 +186,9 @@ def build_runtime(settings: Settings, store: Store | None = None) -> WorkerRunti
     from handler.policy import load_policy
     from handler.registry import MlflowRegistry
 
+    from handler.logs import configure
+
+    configure(settings.log_level)
     store = store or Store.from_url(settings.database_url)
     policies = load_policy(settings.policy)
     registry = MlflowRegistry(ui_url=settings.mlflow_ui_url)
