@@ -183,10 +183,9 @@ def build_runtime(settings: Settings, store: Store | None = None) -> WorkerRunti
     """A worker over the real MLflow registry, the policy file and the configured channels."""
     from handler.governance import Governor
     from handler.governance.router import dispatch
+    from handler.logs import configure
     from handler.policy import load_policy
     from handler.registry import MlflowRegistry
-
-    from handler.logs import configure
 
     configure(settings.log_level)
     store = store or Store.from_url(settings.database_url)
