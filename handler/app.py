@@ -159,6 +159,19 @@ def create_app(
             on_stored(new_id)
         return {"event_id": new_id, "replay_of": event_id}, 202
 
+    @app.get("/api/outbox")
+    def list_outbox() -> Any:
+        require_admin()
+        try:
+            limit = min(max(int(request.args.get("limit", 50)), 1), 1000)
+        except ValueError:
+            raise BadRequest("limit must be an integer.") from None
+        return {"messages": store.list_outbox(
+            status=request.args.get("status") or None,
+            channel=request.args.get("channel") or None,
+            model=request.args.get("model") or None,
+            event_id=request.args.get("event_id") or None, limit=limit)}
+
     @app.get("/api/models/<path:name>/history")
     def model_history(name: str) -> Any:
         require_admin()

@@ -63,3 +63,17 @@ def test_rollback_rejects_bad_bodies_with_4xx_json(client, store):
 def test_model_routes_need_the_admin_token(client):
     assert client.get("/api/models/churn/history").status_code == 401
     assert client.post("/api/models/churn/rollback", json={}).status_code == 401
+
+
+def test_outbox_lists_messages_by_channel_name_without_urls(client, store):
+    from handler.outcomes import Outcome
+
+    store.record(outcomes=[("team", Outcome("registered", "churn", "2", "evt_c"))])
+    response = client.get("/api/outbox?model=churn", headers=AUTH)
+    assert response.status_code == 200
+    [message] = response.json["messages"]
+    assert (message["channel"], message["outcome"], message["status"]) == (
+        "team", "registered", "pending")
+    assert "url" not in json.dumps(message).lower()
+    assert client.get("/api/outbox?limit=x", headers=AUTH).status_code == 400
+    assert client.get("/api/outbox").status_code == 401
