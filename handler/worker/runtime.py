@@ -128,12 +128,23 @@ class WorkerRuntime:
             log.error("notify_error", error=redact(f"{type(exc).__name__}: {exc}"))
             return 0
 
-    def drain(self) -> None:
-        """Process everything due now, send due notifications, and return (``--once``)."""
+    def drain(self, notify_wait_s: float = 30.0) -> None:
+        """Process everything due now, send notifications, and return (``--once``).
+
+        Messages held back by pacing (Slack: about one per second) or a short
+        backoff are due seconds later: wait for those, up to ``notify_wait_s``,
+        so a one-shot worker does not leave its own news unsent.
+        """
         while self.process_one():
             pass
-        while self.send_notifications():
-            pass
+        deadline = time.monotonic() + notify_wait_s
+        while True:
+            while self.send_notifications():
+                pass
+            due = self.notifier.next_due_in() if self.notifier is not None else None
+            if due is None or time.monotonic() + due > deadline:
+                return
+            time.sleep(max(0.01, due))
 
     def _idle_wait(self) -> None:
         waits = [self.settings.poll_interval_s]
