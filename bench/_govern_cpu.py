@@ -85,20 +85,3 @@ class CpuWindow:
         self.summary = {"busy_cores": round(cores, 2), "own_cores": round(own, 2),
                         "other_cores": round(max(cores - own, 0.0), 2)}
         return self.summary
-
-
-def background_load(seconds: float = 1.0) -> float:
-    """Cores busy on average over ``seconds`` while the benchmark itself is idle."""
-    window = CpuWindow([])
-    window.start()
-    time.sleep(seconds)
-    return window.stop()["busy_cores"]
-
-
-def wait_for_quiet(max_s: float, threshold_cores: float) -> float:
-    """Wait (at most ``max_s``) until other load falls under ``threshold_cores``; return it."""
-    deadline = time.perf_counter() + max_s
-    busy = background_load(0.5)
-    while busy > threshold_cores and time.perf_counter() < deadline:
-        busy = background_load(0.5)
-    return busy

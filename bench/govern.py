@@ -64,8 +64,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pytest  # only for MonkeyPatch, which running_reghook expects
 import requests
+from _cpu import background_load, wait_for_quiet
 from _govern_calls import CallCounter, Scope
-from _govern_cpu import CpuWindow, background_load, descendants, wait_for_quiet
+from _govern_cpu import CpuWindow, descendants
 from _govern_report import (
     BUSY_MACHINE_CORES,
     TARGETS,
