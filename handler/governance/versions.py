@@ -69,7 +69,10 @@ class VersionGovernance(GovernorBase):
                  verdict: Verdict | None = None, *, registered_now: bool = False,
                  written: dict[str, str] | None = None) -> Result:
         """Validate (unless given a verdict), write missing tags and aliases, record, notify."""
-        version = self.registry.wait_ready(version, self.settings.ready_timeout_s)
+        # Never wait longer than half the lease: a version still pending after
+        # that is retried later, rather than held until another worker takes over.
+        version = self.registry.wait_ready(
+            version, min(self.settings.ready_timeout_s, self.settings.lease_s / 2))
         if verdict is None:
             verdict = self.validate(policy, run, version.source, version.version)
         desired = self.governance_tags(policy, verdict, event_id, run.run_id, version.tags)
