@@ -17,8 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from handler.errors import InvalidPayload, MalformedJson
 
-SOURCES = ("mlflow", "databricks", "databricks_jobs", "events", "sweep", "cli", "replay")
-
 
 class _Payload(BaseModel):
     model_config = ConfigDict(extra="allow")

@@ -22,8 +22,6 @@ from handler.errors import (
 )
 from handler.settings import Settings
 
-ROUTE_SOURCES = ("mlflow", "databricks", "databricks_jobs", "events")
-
 
 class EventSink(Protocol):
     """Where verified events are stored (the store's inbox)."""

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from handler.demo.churn import log_churn_run
-from handler.demo.stack import EVENTS_SECRET, Stack, local_stack
+from handler.demo.stack import EVENTS_SECRET, Stack, local_stack, settle, wait_until
 
 MODEL = "quickbite_churn_predictor"
 EXPERIMENT = "/Shared/QuickBite_Churn_Prediction"
@@ -32,13 +32,7 @@ class DemoFailed(RuntimeError):
 
 
 def _wait(what: str, check: Callable[[], Any], timeout_s: float = 60) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise DemoFailed(f"timed out waiting for {what}")
+    return wait_until(check, timeout_s, what, DemoFailed)
 
 
 def _event(stack: Stack, event_id: str) -> dict[str, Any]:
@@ -50,18 +44,7 @@ def _event(stack: Stack, event_id: str) -> dict[str, Any]:
 
 def _settle(stack: Stack, quiet_s: float = 1.5) -> None:
     """Wait until reghook has processed everything, including MLflow's echoes."""
-    def idle() -> bool:
-        counts = stack.store.counts_by_status()
-        return not counts.get("queued") and not counts.get("processing")
-
-    seen = -1
-    while True:
-        _wait("the queue to drain", idle)
-        total = stack.store.count_events()
-        if total == seen:
-            return
-        seen = total
-        time.sleep(quiet_s)
+    settle(stack.store, quiet_s, error=DemoFailed)
 
 
 def _aliases(client: Any) -> str:

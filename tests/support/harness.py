@@ -7,8 +7,6 @@ events in these tests are sent — and signed — by the server itself.
 from __future__ import annotations
 
 import json
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,17 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from werkzeug.serving import make_server
-
-from handler.app import create_app
+from handler.demo.stack import running_reghook as running
+from handler.demo.stack import settle, wait_until
 from handler.settings import Settings
 from handler.store import Store, upgrade
-from handler.worker.runtime import WorkerRuntime, build_runtime
-from tests.support.mlflow_server import free_port
+from handler.worker.runtime import WorkerRuntime
 
 WEBHOOK_SECRET = "mlflow-webhook-secret"
-EVENTS = ["registered_model.created", "model_version.created", "model_version_tag.set",
-          "model_version_alias.created", "model_version_alias.deleted"]
 
 
 def policy_yaml(model: str, experiment: str, **overrides: Any) -> str:
@@ -57,13 +51,7 @@ def policy_yaml(model: str, experiment: str, **overrides: Any) -> str:
 
 def wait_for(predicate: Callable[[], Any], timeout_s: float = 60, what: str = "condition") -> Any:
     """Poll until ``predicate()`` is truthy; fail the test after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+    return wait_until(predicate, timeout_s, what, AssertionError)
 
 
 @dataclass
@@ -106,20 +94,7 @@ class Reghook:
 
     def quiet(self, settle_s: float = 3.0, timeout_s: float = 60) -> None:
         """Wait until no event is queued or processing and nothing new arrived for ``settle_s``."""
-        def idle() -> bool:
-            counts = self.store.counts_by_status()
-            return not counts.get("queued") and not counts.get("processing")
-
-        last = -1
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            wait_for(idle, timeout_s, "the queue to drain")
-            total = self.store.count_events()
-            if total == last:
-                return
-            last = total
-            time.sleep(settle_s)
-        raise AssertionError("reghook did not go quiet")
+        settle(self.store, settle_s, timeout_s, AssertionError)
 
 
 def versions_of_run(client: Any, model: str, run_id: str) -> list[Any]:
@@ -134,8 +109,6 @@ def running_reghook(tmp_path: Path, tracking_uri: str, policy: str, *,
                     monkeypatch: Any, webhook: bool = True, start_worker: bool = True,
                     **settings_overrides: Any) -> Iterator[Reghook]:
     """Start reghook's app (werkzeug, threaded) and a worker thread; subscribe the mlflow server."""
-    import mlflow
-
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
     policy_path = tmp_path / f"policy-{uuid.uuid4().hex[:6]}.yaml"
     policy_path.write_text(policy)
@@ -144,25 +117,6 @@ def running_reghook(tmp_path: Path, tracking_uri: str, policy: str, *,
     settings = Settings(database_url=database_url, policy=str(policy_path),
                         mlflow_secrets=WEBHOOK_SECRET, backoff_base_s=0.2, backoff_max_s=2,
                         poll_interval_s=0.2, **settings_overrides)
-    store = Store.from_url(database_url)
-    runtime = build_runtime(settings, store)
-    port = free_port()
-    server = make_server("127.0.0.1", port, create_app(settings, store, on_stored=runtime.wake),
-                         threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    if start_worker:
-        runtime.start_thread()
-    handle = Reghook(f"http://127.0.0.1:{port}", store, runtime, settings)
-    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-    try:
-        if webhook:
-            created = client.create_webhook(name=f"reghook-{port}", url=f"{handle.url}/webhooks/mlflow",
-                                            events=EVENTS, secret=WEBHOOK_SECRET)
-            handle.webhook_id = created.webhook_id
-        yield handle
-    finally:
-        if handle.webhook_id:
-            client.delete_webhook(handle.webhook_id)
-        runtime.stop()
-        server.shutdown()
-        store.dispose()
+    with running(settings, tracking_uri, webhook_secret=WEBHOOK_SECRET, webhook=webhook,
+                 start_worker=start_worker) as started:
+        yield Reghook(started.url, started.store, started.runtime, settings, started.webhook_id)
