@@ -99,6 +99,9 @@ MLFLOW_DATA: dict[str, type[_Payload]] = {
     "model_version_alias.created": ModelVersionAliasCreated,
     "model_version_alias.deleted": ModelVersionAliasDeleted,
 }
+# The MLflow webhook events reghook subscribes to and acts on (the one list:
+# the CLI's `webhooks install mlflow`, the demo and the benchmarks use it).
+MLFLOW_EVENT_TYPES: tuple[str, ...] = tuple(MLFLOW_DATA)
 
 # --- Databricks ---------------------------------------------------------------
 
