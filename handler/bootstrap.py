@@ -1,33 +1,105 @@
-"""Composition root: builds the real object graph from settings.
+"""Composition root: the one place where reghook's object graph is built from settings.
 
 The web side wires only settings and the store, so a gunicorn ``web``
-process never imports mlflow. The worker side (registry, governance,
-notifications) is built in :func:`build_worker`, imported lazily.
+process never imports mlflow. The worker side (registry, Databricks
+workspace, governance context, router, notifications) is built in
+:func:`build_worker`, whose adapters are imported lazily. Tests pass fakes
+or wrapped adapters through the same functions.
 """
 
 from __future__ import annotations
 
+import os
 import signal
-from typing import Any
-
-from flask import Flask
+import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from handler.settings import Settings
 
+if TYPE_CHECKING:
+    from flask import Flask
 
-def build_web(settings: Settings, *, on_stored: Any = None) -> Flask:
-    """The web app over the configured store (used by gunicorn's ``deploy/wsgi.py``)."""
-    from handler.app import create_app
+    from handler.governance.context import Context
+    from handler.governance.ports import Registry, Workspace
+    from handler.policy import PolicyFile
+    from handler.store import Store
+    from handler.worker.runtime import WorkerRuntime
+
+
+def build_store(settings: Settings) -> Store:
+    """The event store at ``REGHOOK_DATABASE_URL``."""
     from handler.store import Store
 
-    return create_app(settings, Store.from_url(settings.database_url), on_stored=on_stored)
+    return Store.from_url(settings.database_url)
 
 
-def build_worker(settings: Settings) -> Any:
-    """The worker runtime with the real registry and notifier (imports mlflow)."""
-    from handler.worker.runtime import build_runtime
+def build_web(settings: Settings, store: Store | None = None, *,
+              on_stored: Callable[[str], None] | None = None) -> Flask:
+    """The web app over the configured store (gunicorn's ``deploy/wsgi.py``, ``reghook serve``)."""
+    from handler.app import create_app
 
-    return build_runtime(settings)
+    return create_app(settings, store or build_store(settings), on_stored=on_stored)
+
+
+def worker_owner(settings: Settings) -> str:
+    """This worker's name in leases and claims: ``REGHOOK_WORKER_ID`` or host:pid."""
+    return settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
+
+
+def build_registry(settings: Settings) -> Registry:
+    """The MLflow registry adapter (imports mlflow)."""
+    from handler.registry import MlflowRegistry
+
+    return MlflowRegistry(ui_url=settings.mlflow_ui_url)
+
+
+def databricks_workspace() -> Workspace:
+    """The Databricks adapter (imports databricks-sdk; configured from the environment)."""
+    from handler.databricks import DatabricksWorkspace
+
+    return DatabricksWorkspace()
+
+
+def build_context(settings: Settings, store: Store, policies: PolicyFile, *,
+                  registry: Registry | None = None, workspace: Workspace | None = None,
+                  owner: str | None = None) -> Context:
+    """The governance context: registry, ledger (the store), policies and time budgets."""
+    from handler.governance.context import Context
+
+    return Context(registry=registry or build_registry(settings), ledger=store,
+                   policies=policies, owner=owner or worker_owner(settings),
+                   lease_s=settings.lease_s, ready_timeout_s=settings.ready_timeout_s,
+                   workspace=workspace, workspace_factory=databricks_workspace)
+
+
+def build_worker(settings: Settings, store: Store | None = None, *,
+                 registry: Registry | None = None, workspace: Workspace | None = None,
+                 owner: str | None = None) -> WorkerRuntime:
+    """A worker: the queue loop over the router, the governance context and the notifier."""
+    from handler.governance.routes import build_router
+    from handler.logs import configure
+    from handler.notify.outbox import Notifier
+    from handler.policy import load_policy
+    from handler.worker.runtime import WorkerRuntime
+
+    configure(settings.log_level)
+    store = store or build_store(settings)
+    policies = load_policy(settings.policy)
+    owner = owner or worker_owner(settings)
+    context = build_context(settings, store, policies, registry=registry, workspace=workspace,
+                            owner=owner)
+    router = build_router()
+    notifier = Notifier(store, policies.effective_channels, max_attempts=settings.max_attempts,
+                        backoff_base_s=settings.backoff_base_s,
+                        backoff_max_s=settings.backoff_max_s, mlflow_ui_url=settings.mlflow_ui_url)
+    runtime = WorkerRuntime(
+        store, settings,
+        lambda event: router.dispatch(context, event.id, event.original_source, event.type,
+                                      event.body),
+        notifier, owner=owner, policies=policies)
+    runtime.context = context
+    return runtime
 
 
 def run_worker(settings: Settings, *, once: bool) -> None:

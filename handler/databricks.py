@@ -18,7 +18,6 @@ minutes inside the SDK would outlive its lease.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from databricks.sdk import WorkspaceClient
@@ -27,13 +26,9 @@ from databricks.sdk.errors import platform as api_errors
 from databricks.sdk.errors.base import DatabricksError
 
 from handler.errors import PermanentError, TransientError
+from handler.governance.ports import JobRunFacts
 
 T = TypeVar("T")
-
-# A job run's result that counts as success (SDK RunResultState / TerminationCodeCode).
-SUCCESS_STATES = ("SUCCESS", "SUCCESS_WITH_FAILURES")
-# Life-cycle states after which a run no longer changes (RunLifeCycleState).
-TERMINAL_STATES = ("TERMINATED", "SKIPPED", "INTERNAL_ERROR")
 
 _TRANSIENT = (api_errors.TooManyRequests, api_errors.InternalError,
               api_errors.TemporarilyUnavailable, api_errors.DeadlineExceeded, api_errors.Aborted)
@@ -43,28 +38,6 @@ _TRANSIENT = (api_errors.TooManyRequests, api_errors.InternalError,
 _CLIENT_ERRORS = (api_errors.BadRequest, api_errors.Unauthenticated, api_errors.PermissionDenied,
                   api_errors.NotFound, api_errors.ResourceConflict, api_errors.Cancelled,
                   api_errors.NotImplemented)
-
-
-@dataclass(frozen=True)
-class JobRunFacts:
-    """A job run as the Jobs API reports it (ids as strings)."""
-
-    run_id: str
-    job_id: str | None
-    life_cycle_state: str | None
-    result_state: str | None
-    task_run_ids: tuple[str, ...] = ()
-    run_name: str | None = None
-
-    @property
-    def finished(self) -> bool:
-        """Whether the run has ended (its result no longer changes)."""
-        return self.result_state is not None or self.life_cycle_state in TERMINAL_STATES
-
-    @property
-    def succeeded(self) -> bool:
-        """SUCCESS, or SUCCESS_WITH_FAILURES (leaf tasks succeeded)."""
-        return self.result_state in SUCCESS_STATES
 
 
 def _enum_value(value: Any) -> str | None:
@@ -113,7 +86,6 @@ class DatabricksWorkspace:
         self._client = client
         self._retry_timeout_s = retry_timeout_s
         self._http_timeout_s = http_timeout_s
-        self.calls = 0
 
     @property
     def client(self) -> WorkspaceClient:
@@ -125,7 +97,6 @@ class DatabricksWorkspace:
         return self._client
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
-        self.calls += 1
         try:
             return fn()
         except (DatabricksError, OSError, ValueError) as exc:

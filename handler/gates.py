@@ -13,6 +13,10 @@ from handler.policy import Gates, MetricGate
 from handler.verdict import GateResult, Verdict
 
 NO_CHAMPION = "no champion yet"
+# The champion floor is a difference of two decimals in binary floating point
+# (0.51 - 0.04 == 0.47000000000000003): a candidate exactly at the floor must
+# pass, so the comparison allows for the rounding of that subtraction.
+FLOAT_SLACK = 1e-9
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ def champion_gate(gates: Gates, facts: ModelFacts, champion: ModelFacts | None) 
     detail = f"{spec.metric} vs champion v{champion.version} {theirs:.4g} - {spec.max_regression:g}"
     if ours is None:
         return GateResult("champion", False, None, expected, f"metric {spec.metric!r} was not logged")
-    return GateResult("champion", ours >= floor, ours, expected, detail)
+    return GateResult("champion", ours >= floor - FLOAT_SLACK, ours, expected, detail)
 
 
 def signature_gate(facts: ModelFacts, champion: ModelFacts | None) -> GateResult:

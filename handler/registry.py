@@ -15,12 +15,12 @@ import re
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
 from handler.errors import PermanentError, TransientError
 from handler.gates import DatasetFact, ModelFacts
+from handler.governance.ports import RunInfo, VersionInfo
 
 # MLflow's REST client retries connection errors for minutes by default; the
 # worker's own backoff is the retry policy, so keep MLflow's short.
@@ -43,37 +43,27 @@ class RegistryNotFound(PermanentError):
     """The registry has no such model, version, alias or run."""
 
 
-@dataclass(frozen=True)
-class RunInfo:
-    """A training run, as governance needs it."""
-
-    run_id: str
-    status: str
-    experiment_id: str
-    artifact_uri: str
-    metrics: dict[str, float]
-    tags: dict[str, str]
-    datasets: tuple[DatasetFact, ...]
-    model_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    """A registered model version as read from the registry."""
-
-    name: str
-    version: str
-    run_id: str | None
-    source: str
-    status: str
-    tags: dict[str, str] = field(default_factory=dict)
-    aliases: tuple[str, ...] = ()
-
-
 def _version(mv: Any) -> VersionInfo:
     return VersionInfo(name=mv.name, version=str(mv.version), run_id=mv.run_id or None,
                        source=mv.source or "", status=str(mv.status or "READY"),
                        tags=dict(mv.tags or {}), aliases=tuple(mv.aliases or ()))
+
+
+def _run_info(run: Any) -> RunInfo:
+    """A run as governance sees it; datasets other than training ones are left out."""
+    datasets = tuple(
+        DatasetFact(name=d.dataset.name, source=d.dataset.source, schema=d.dataset.schema or "")
+        for d in (run.inputs.dataset_inputs if run.inputs else [])
+        if not any(t.key == "mlflow.data.context" and t.value not in ("training", "train")
+                   for t in (d.tags or []))
+    )
+    outputs = run.outputs.model_outputs if run.outputs else []
+    return RunInfo(
+        run_id=run.info.run_id, status=run.info.status,
+        experiment_id=str(run.info.experiment_id), artifact_uri=run.info.artifact_uri or "",
+        metrics=dict(run.data.metrics), tags=dict(run.data.tags), datasets=datasets,
+        model_ids=tuple(o.model_id for o in outputs),
+    )
 
 
 def _classify(exc: MlflowException, what: str) -> Exception:
@@ -101,11 +91,9 @@ class MlflowRegistry:
         self._logged_model_names: dict[str, tuple[str, str | None]] = {}
         self._artifact_locations: dict[str, str] = {}
         self._known_models: set[str] = set()
-        self.calls = 0
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         """Run one registry call, mapping MLflow and network errors to reghook's."""
-        self.calls += 1
         try:
             return fn()
         except MlflowException as exc:
@@ -121,20 +109,7 @@ class MlflowRegistry:
         """Read a run: status, metrics, tags, training datasets, logged models."""
         if not _RUN_ID.match(run_id):
             raise PermanentError(f"{run_id!r} is not a valid run id")
-        run = self._call(f"run {run_id}", lambda: self.client.get_run(run_id))
-        datasets = tuple(
-            DatasetFact(name=d.dataset.name, source=d.dataset.source, schema=d.dataset.schema or "")
-            for d in (run.inputs.dataset_inputs if run.inputs else [])
-            if not any(t.key == "mlflow.data.context" and t.value not in ("training", "train")
-                       for t in (d.tags or []))
-        )
-        outputs = run.outputs.model_outputs if run.outputs else []
-        return RunInfo(
-            run_id=run.info.run_id, status=run.info.status,
-            experiment_id=run.info.experiment_id, artifact_uri=run.info.artifact_uri or "",
-            metrics=dict(run.data.metrics), tags=dict(run.data.tags), datasets=datasets,
-            model_ids=tuple(o.model_id for o in outputs),
-        )
+        return _run_info(self._call(f"run {run_id}", lambda: self.client.get_run(run_id)))
 
     def experiment_name(self, experiment_id: str) -> str:
         """An experiment's name (names can change but rarely do: cached per process)."""
@@ -143,6 +118,34 @@ class MlflowRegistry:
                                     lambda: self.client.get_experiment(experiment_id))
             self._experiments[experiment_id] = experiment.name
         return self._experiments[experiment_id]
+
+    def experiment_id(self, experiment: str) -> str | None:
+        """The id of the experiment named ``experiment`` (None: no such experiment)."""
+        found = self._call(f"experiment {experiment}",
+                           lambda: self.client.get_experiment_by_name(experiment))
+        return None if found is None else str(found.experiment_id)
+
+    def runs_tagged(self, experiment_ids: list[str], key: str, value: str,
+                    limit: int = 5000) -> list[RunInfo]:
+        """Runs of these experiments whose tag ``key`` is exactly ``value``.
+
+        Both go into a filter string, where quotes cannot be escaped: values
+        with quotes or backticks are refused, and every result is compared exactly.
+        """
+        if any(c in key + value for c in "'`\\\""):
+            raise PermanentError(f"cannot search runs by tag {key!r}={value!r}")
+        query = f"tags.`{key}` = '{value}'"
+        found: list[RunInfo] = []
+        token = None
+        while len(found) < limit:
+            page = self._call(f"runs tagged {key}={value}", partial(
+                self.client.search_runs, experiment_ids, filter_string=query, max_results=500,
+                page_token=token))
+            found.extend(_run_info(r) for r in page if r.data.tags.get(key) == value)
+            token = page.token
+            if not token:
+                break
+        return found
 
     def model_source(self, run: RunInfo, artifact_path: str) -> tuple[str, str | None]:
         """(source, model_id) of the run's model named ``artifact_path``.

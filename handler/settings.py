@@ -47,9 +47,6 @@ class Settings(BaseSettings):
 
     mlflow_ui_url: str | None = None
     worker_id: str | None = None
-    # Fault injection for the crash tests only: SIGKILL this process at the
-    # named step boundary (registered, tagged, aliased, notified).
-    crash_at: str | None = None
     log_level: str = "INFO"
 
     @field_validator("mlflow_secrets", "databricks_secrets", "databricks_authorization",

@@ -20,10 +20,11 @@ from typing import Any
 from pydantic import SecretStr
 
 from handler.app import create_app
+from handler.bootstrap import build_worker
 from handler.demo.server import MlflowServer, free_port
 from handler.settings import Settings
 from handler.store import Store, upgrade
-from handler.worker.runtime import WorkerRuntime, build_runtime
+from handler.worker.runtime import WorkerRuntime
 
 MLFLOW_WEBHOOK_SECRET = "demo-mlflow-webhook-secret"
 EVENTS_SECRET = "whsec_ZGVtby1ldmVudHMtc2VjcmV0LWZvci1yZWdob29r"
@@ -90,7 +91,7 @@ def running_reghook(settings: Settings, tracking_uri: str, *, webhook_secret: st
     from werkzeug.serving import make_server
 
     store = Store.from_url(settings.database_url)
-    runtime = build_runtime(settings, store)
+    runtime = build_worker(settings, store)
     port = free_port()
     server = make_server("127.0.0.1", port, create_app(settings, store, on_stored=runtime.wake),
                          threaded=True)

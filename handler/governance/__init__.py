@@ -1,19 +1,11 @@
-"""The governance use cases: govern runs and versions, guard aliases, promote, roll back.
+"""The governance use cases, one feature per module, as plain functions over a :class:`Context`.
 
-:class:`Governor` is the one object the worker and the CLI call; it knows
-nothing about HTTP or SQL, only the registry and ledger ports.
+- ``runs``: run finished → exactly one version, validated, tagged, aliased
+- ``versions``: a version registered by someone else; the converge step
+- ``registry_events``: tag and alias events (echoes, approvals, guard)
+- ``lifecycle`` / ``guard``: approval, promotion, rollback; the protected alias's guard
+- ``databricks_registry`` / ``databricks_jobs``: the Databricks senders
+- ``routes``: which of them handles which (source, type)
+
+They know nothing of HTTP, SQL or MLflow: only the ports in ``ports``.
 """
-
-from __future__ import annotations
-
-from handler.governance.core import Result
-from handler.governance.lifecycle import LifecycleError
-from handler.governance.registry_events import RegistryEvents
-from handler.governance.runs import RunGovernance
-
-
-class Governor(RunGovernance, RegistryEvents):
-    """Every governance use case over one registry, one ledger and one policy file."""
-
-
-__all__ = ["Governor", "LifecycleError", "Result"]

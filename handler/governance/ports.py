@@ -1,43 +1,114 @@
-"""What the governance use cases need from the outside world, as Protocols.
+"""What the governance use cases need from the outside world: typed ports and their values.
 
-The real adapters are :class:`handler.registry.MlflowRegistry` and
-:class:`handler.store.Store`; tests may pass fakes with the same methods.
+Pure: value types and ``Protocol`` s only, no I/O and no third-party client.
+The real adapters are :class:`handler.registry.MlflowRegistry` (MLflow),
+:class:`handler.databricks.DatabricksWorkspace` (Databricks REST) and
+:class:`handler.store.Store` (the ledger); ``tests/fakes.py`` has in-memory
+fakes with the same methods.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from handler.gates import ModelFacts
+from handler.gates import DatasetFact, ModelFacts
 from handler.outcomes import Outcome
 from handler.records import AliasMove, AuditEntry
 
+# A job run's result that counts as success (Jobs API RunResultState).
+SUCCESS_STATES = ("SUCCESS", "SUCCESS_WITH_FAILURES")
+# Life-cycle states after which a job run no longer changes (RunLifeCycleState).
+TERMINAL_STATES = ("TERMINATED", "SKIPPED", "INTERNAL_ERROR")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A training run, as governance needs it."""
+
+    run_id: str
+    status: str
+    experiment_id: str
+    artifact_uri: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    datasets: tuple[DatasetFact, ...] = ()
+    model_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A registered model version as read from the registry."""
+
+    name: str
+    version: str
+    run_id: str | None
+    source: str
+    status: str = "READY"
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class JobRunFacts:
+    """A Databricks job run as the Jobs API reports it (ids as strings)."""
+
+    run_id: str
+    job_id: str | None
+    life_cycle_state: str | None
+    result_state: str | None
+    task_run_ids: tuple[str, ...] = ()
+    run_name: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run has ended (its result no longer changes)."""
+        return self.result_state is not None or self.life_cycle_state in TERMINAL_STATES
+
+    @property
+    def succeeded(self) -> bool:
+        """SUCCESS, or SUCCESS_WITH_FAILURES (leaf tasks succeeded)."""
+        return self.result_state in SUCCESS_STATES
+
+
+class RegistrationClaim(Protocol):
+    """The ledger's answer to "may I register (model, run)?"."""
+
+    @property
+    def status(self) -> str:
+        """``claimed`` (go ahead), ``busy`` (another worker is at it) or ``registered``."""
+
+    @property
+    def version(self) -> str | None:
+        """The version registered, when ``registered``."""
+
 
 class Registry(Protocol):
-    """The model registry and tracking server (MLflow)."""
+    """The model registry and tracking server (MLflow, or Unity Catalog through MLflow)."""
 
-    calls: int
-
-    def get_run(self, run_id: str) -> Any: ...
+    def get_run(self, run_id: str) -> RunInfo: ...
     def experiment_name(self, experiment_id: str) -> str: ...
-    def model_source(self, run: Any, artifact_path: str) -> tuple[str, str | None]: ...
-    def facts(self, run: Any, source: str | None, version: str | None,
+    def experiment_id(self, experiment: str) -> str | None: ...
+    def runs_tagged(self, experiment_ids: list[str], key: str, value: str) -> list[RunInfo]: ...
+    def finished_runs(self, experiment: str, since_ms: int) -> list[str]: ...
+    def model_source(self, run: RunInfo, artifact_path: str) -> tuple[str, str | None]: ...
+    def facts(self, run: RunInfo, source: str | None, version: str | None,
               with_signature: bool) -> ModelFacts: ...
     def run_url(self, experiment_id: str, run_id: str) -> str: ...
-    def find_version_for_run(self, model: str, run_id: str) -> Any: ...
+    def find_version_for_run(self, model: str, run_id: str) -> VersionInfo | None: ...
     def create_version(self, model: str, source: str, run_id: str, model_id: str | None,
-                       tags: dict[str, str]) -> Any: ...
-    def get_version(self, model: str, version: str) -> Any: ...
-    def wait_ready(self, version: Any, timeout_s: float) -> Any: ...
-    def version_by_alias(self, model: str, alias: str) -> Any: ...
+                       tags: dict[str, str]) -> VersionInfo: ...
+    def get_version(self, model: str, version: str) -> VersionInfo: ...
+    def wait_ready(self, version: VersionInfo, timeout_s: float) -> VersionInfo: ...
+    def version_by_alias(self, model: str, alias: str) -> VersionInfo | None: ...
     def set_tag(self, model: str, version: str, key: str, value: str) -> None: ...
     def set_alias(self, model: str, alias: str, version: str) -> None: ...
     def delete_alias(self, model: str, alias: str) -> None: ...
 
 
 class Ledger(Protocol):
-    """The parts of the store governance writes to."""
+    """What governance reads from and writes to the event store."""
 
     def record(self, entries: Iterable[AuditEntry] = (), moves: Iterable[AliasMove] = (),
                outcomes: Iterable[tuple[str, Outcome]] = ()) -> None: ...
@@ -45,7 +116,7 @@ class Ledger(Protocol):
     def event_exists(self, event_id: str) -> bool: ...
     def alias_moves(self, model: str, alias: str | None = None) -> list[dict[str, Any]]: ...
     def claim_registration(self, model: str, run_id: str, owner: str, event_id: str,
-                           lease_s: float) -> Any: ...
+                           lease_s: float) -> RegistrationClaim: ...
     def complete_registration(self, model: str, run_id: str, version: str) -> None: ...
     def release_registration(self, model: str, run_id: str, owner: str) -> None: ...
     def registered_by_reghook(self, model: str, version: str) -> bool: ...
@@ -53,3 +124,12 @@ class Ledger(Protocol):
                        value: str | None, event_id: str | None) -> None: ...
     def consume_own_write(self, model: str, version: str | None, kind: str, key: str | None,
                           value: str | None, within_s: float = 3600) -> bool: ...
+
+
+class Workspace(Protocol):
+    """The Databricks workspace: legacy-registry transition requests and job runs."""
+
+    def open_transition_stages(self, name: str, version: str) -> list[str]: ...
+    def approve_transition(self, name: str, version: str, stage: str, comment: str) -> bool: ...
+    def reject_transition(self, name: str, version: str, stage: str, comment: str) -> bool: ...
+    def job_run(self, run_id: str) -> JobRunFacts | None: ...

@@ -1,63 +1,69 @@
-"""Route a stored event to its use case by (source, type): plain strings, unknown → ignored."""
+"""Route a stored event to its use case by (source, type), in the spirit of gidgethub's ``Router``.
+
+Event types are plain strings, so a new type a sender starts to send never
+breaks the worker: it has no route and ends ``ignored``. A source may fold
+its types into families first (Databricks' ``TRANSITION_REQUEST_TO_STAGING_CREATED``
+is a ``TRANSITION_REQUEST_CREATED``).
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from handler.errors import PermanentError
-from handler.governance import Governor
-from handler.governance.core import Result, done, ignored
-from handler.records import AuditEntry
-from handler.store.queue import ClaimedEvent
-
-RUN_FINISHED_SOURCES = ("events", "cli", "sweep")
+from handler.governance.context import Context
+from handler.governance.results import Result, ignored
 
 
-def _mlflow(governor: Governor, event_id: str, event_type: str, data: dict[str, Any]) -> Result:
-    if event_type == "model_version.created":
-        return governor.govern_version(event_id, data["name"], str(data["version"]),
-                                       data.get("tags") or {})
-    if event_type == "model_version_tag.set":
-        return governor.on_tag_set(event_id, data["name"], str(data["version"]), data["key"],
-                                   data.get("value"))
-    if event_type == "model_version_alias.created":
-        return governor.on_alias_created(event_id, data["name"], data["alias"],
-                                         str(data["version"]))
-    if event_type == "model_version_alias.deleted":
-        return governor.on_alias_deleted(event_id, data["name"], data["alias"])
-    if event_type == "registered_model.created":
-        policy = governor.policies.for_model(data["name"])
-        governor.record(policy, [AuditEntry("recorded", data["name"], None, event_id,
-                                            actor="mlflow", detail={"event": event_type})])
-        return done("audit only")
-    return ignored(f"reghook does not act on {event_type}")
+@dataclass(frozen=True)
+class RoutedEvent:
+    """A stored event as a use case sees it: its id, where it came from, its type and payload."""
+
+    id: str
+    source: str
+    type: str
+    payload: dict[str, Any]
 
 
-def dispatch(governor: Governor, event: ClaimedEvent) -> Result:
-    """Process one claimed event with the matching use case."""
-    try:
-        payload = json.loads(event.body)
-    except ValueError:
-        raise PermanentError("the stored body is not JSON") from None
-    source = event.original_source
-    if source == "mlflow":
-        return _mlflow(governor, event.id, event.type, payload.get("data") or {})
-    if source in RUN_FINISHED_SOURCES and event.type == "run.finished":
-        return governor.govern_run(event.id, payload["run_id"], payload.get("model"))
-    if source == "cli" and event.type == "promote.requested":
-        return governor.promote(event.id, payload["model"], str(payload["version"]),
-                                actor=payload.get("actor", "cli"))
-    if source == "cli" and event.type == "rollback.requested":
-        return governor.rollback(event.id, payload["model"], to_version=payload.get("to_version"),
-                                 alias=payload.get("alias"), reason=payload.get("reason"),
-                                 actor=payload.get("actor", "api"))
-    if source == "databricks":
-        from handler.governance.databricks import dispatch_databricks
+Handler = Callable[[Context, RoutedEvent], Result]
 
-        return dispatch_databricks(governor, event.id, event.type, payload)
-    if source == "databricks_jobs":
-        from handler.governance.databricks import dispatch_job
 
-        return dispatch_job(governor, event.id, event.type, payload)
-    return ignored(f"reghook does not act on {source}/{event.type}")
+class Router:
+    """A table from (source, type) to the handler that acts on it."""
+
+    def __init__(self) -> None:
+        self._routes: dict[tuple[str, str], Handler] = {}
+        self._families: dict[str, Callable[[str], str | None]] = {}
+
+    def add(self, handler: Handler, sources: str | tuple[str, ...], *types: str) -> None:
+        """Route each of ``types`` from each of ``sources`` to ``handler``."""
+        for source in (sources,) if isinstance(sources, str) else sources:
+            for event_type in types:
+                self._routes[(source, event_type)] = handler
+
+    def fold(self, source: str, family: Callable[[str], str | None]) -> None:
+        """Look up ``source``'s types by ``family(type)`` (None: no route)."""
+        self._families[source] = family
+
+    def handler_for(self, source: str, event_type: str) -> Handler | None:
+        """The handler for an event, or None when reghook does not act on it."""
+        family = self._families.get(source)
+        key = family(event_type) if family is not None else event_type
+        return self._routes.get((source, key)) if key is not None else None
+
+    def dispatch(self, ctx: Context, event_id: str, source: str, event_type: str,
+                 body: str) -> Result:
+        """Process one stored event with its handler (unknown: ``ignored``)."""
+        handler = self.handler_for(source, event_type)
+        if handler is None:
+            return ignored(f"reghook does not act on {event_type} (from {source})")
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            raise PermanentError("the stored body is not JSON") from None
+        if not isinstance(payload, dict):
+            raise PermanentError("the stored body is not a JSON object")
+        return handler(ctx, RoutedEvent(event_id, source, event_type, payload))

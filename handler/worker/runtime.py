@@ -20,7 +20,8 @@ from typing import Any
 
 from handler import metrics
 from handler.errors import PermanentError, TransientError
-from handler.governance.core import Result
+from handler.governance.context import Context
+from handler.governance.results import Result
 from handler.logs import get_logger, redact
 from handler.outcomes import Outcome
 from handler.policy import PolicyFile
@@ -52,7 +53,9 @@ class WorkerRuntime:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.governor: Any = None  # set by build_runtime; the CLI's govern/promote use it
+        # The governance context this worker runs use cases in (set by the
+        # composition root): the tests' way to a worker's registry and ledger.
+        self.context: Context | None = None
 
     # --- one event ------------------------------------------------------------------
 
@@ -188,30 +191,3 @@ class WorkerRuntime:
         self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=30)
-
-
-def build_runtime(settings: Settings, store: Store | None = None) -> WorkerRuntime:
-    """A worker over the real MLflow registry, the policy file and the configured channels."""
-    from handler.governance import Governor
-    from handler.governance.router import dispatch
-    from handler.logs import configure
-    from handler.policy import load_policy
-    from handler.registry import MlflowRegistry
-
-    configure(settings.log_level)
-    store = store or Store.from_url(settings.database_url)
-    policies = load_policy(settings.policy)
-    registry = MlflowRegistry(ui_url=settings.mlflow_ui_url)
-    owner = settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
-    governor = Governor(registry, store, policies, settings, owner)
-    from handler.notify.outbox import Notifier
-
-    notifier = Notifier(store, policies.effective_channels,
-                        max_attempts=settings.max_attempts,
-                        backoff_base_s=settings.backoff_base_s,
-                        backoff_max_s=settings.backoff_max_s,
-                        mlflow_ui_url=settings.mlflow_ui_url)
-    runtime = WorkerRuntime(store, settings, lambda event: dispatch(governor, event), notifier,
-                            owner=owner, policies=policies)
-    runtime.governor = governor
-    return runtime

@@ -1,7 +1,7 @@
 """MLflow echoes every registry write back as a webhook; reghook's own echoes cause nothing (SPEC §2).
 
 The session's mlflow server really sends the echoes here. Each test counts
-the governor's registry writes and the registry calls of every event, waits
+the worker's registry writes and the registry calls of every event, waits
 until reghook goes quiet, and checks that once the governing event was done
 nothing more was written: the system settles instead of feeding itself.
 """
@@ -17,12 +17,16 @@ from typing import Any
 import mlflow
 import pytest
 
+from handler.governance.ports import Registry
 from tests.support.churn import log_churn_run
 from tests.support.harness import policy_yaml, running_reghook, versions_of_run, wait_for
 
 pytestmark = pytest.mark.mlflow
 
 WRITES = ("create_version", "set_tag", "set_alias", "delete_alias")
+# Every method of the registry port that talks to MLflow (run_url and facts
+# of cached values included: an echo must need none of them).
+PORT_METHODS = tuple(name for name in vars(Registry) if not name.startswith("_"))
 # The test server caches its webhook list for MLFLOW_WEBHOOK_CACHE_TTL=1 s: a
 # write made sooner after subscribing would not be echoed to this reghook.
 SUBSCRIPTION_SETTLE_S = 1.5
@@ -40,32 +44,36 @@ class ProcessedEvent:
 
 @dataclass
 class RegistryMeter:
-    """Counts the governor's registry writes, and calls and writes per processed event."""
+    """Counts the worker's registry writes, and calls and writes per processed event."""
 
     registry: Any
     writes: list[str] = field(default_factory=list)
     processed: list[ProcessedEvent] = field(default_factory=list)
 
+    calls: int = 0
+
     @classmethod
     def install(cls, reghook) -> RegistryMeter:
-        meter = cls(reghook.governor.registry)
-        for name in WRITES:
+        """Wrap every registry port method of the worker: calls counted, writes named."""
+        meter = cls(reghook.context.registry)
+        for name in PORT_METHODS:
             original = getattr(meter.registry, name)
 
             def counted(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any):
-                meter.writes.append(_name)
+                meter.calls += 1
+                if _name in WRITES:
+                    meter.writes.append(_name)
                 return _original(*args, **kwargs)
 
             setattr(meter.registry, name, counted)
         process = reghook.runtime.process
 
         def metered(event):
-            calls, writes = meter.registry.calls, len(meter.writes)
+            calls, writes = meter.calls, len(meter.writes)
             try:
                 return process(event)
             finally:
-                meter.processed.append(ProcessedEvent(event.id, event.type,
-                                                      meter.registry.calls - calls,
+                meter.processed.append(ProcessedEvent(event.id, event.type, meter.calls - calls,
                                                       meter.writes[writes:]))
 
         reghook.runtime.process = metered

@@ -17,10 +17,11 @@ import mlflow
 import pytest
 import requests
 
+from handler.bootstrap import build_worker
 from handler.errors import TransientError
+from handler.governance.runs import govern_run
 from handler.settings import Settings
 from handler.store import Store
-from handler.worker.runtime import build_runtime
 from tests.support.churn import log_churn_run
 from tests.support.harness import policy_yaml, running_reghook, versions_of_run, wait_for
 from tests.support.web import standard_delivery
@@ -40,11 +41,11 @@ def run(mlflow_server):
                            logged=log_churn_run(mlflow_server.url, experiment, good=True))
 
 
-def govern_in_thread(governor, run_id: str, model: str, start: threading.Barrier):
+def govern_in_thread(context, run_id: str, model: str, start: threading.Barrier):
     """``reghook govern``'s work, started at the same moment as the deliveries."""
     start.wait()
     try:
-        return governor.govern_run(f"evt_sync_{uuid.uuid4().hex[:8]}", run_id, model)
+        return govern_run(context, f"evt_sync_{uuid.uuid4().hex[:8]}", run_id, model)
     except TransientError as exc:
         # Refusing while another worker holds the registration is correct: it
         # would be retried. Registering a second version would not be.
@@ -75,7 +76,7 @@ def test_resent_duplicated_and_synchronously_governed_run_has_one_version(
             return requests.post(f"{reghook.url}/events", data=raw, headers=headers, timeout=60)
 
         with ThreadPoolExecutor(len(sends) + 1) as pool:
-            synchronous = pool.submit(govern_in_thread, reghook.governor, run.logged.run_id,
+            synchronous = pool.submit(govern_in_thread, reghook.context, run.logged.run_id,
                                       model, start)
             responses = list(pool.map(post, sends))
 
@@ -116,7 +117,7 @@ def test_three_workers_on_postgres_register_one_version(mlflow_server, run, post
     for n in range(3):
         settings = Settings(database_url=postgres_url, policy=str(policy), worker_id=f"worker-{n}",
                             backoff_base_s=0.2, backoff_max_s=1, poll_interval_s=0.1)
-        workers.append(build_runtime(settings, Store.from_url(postgres_url)))
+        workers.append(build_worker(settings, Store.from_url(postgres_url)))
     intake = Store.from_url(postgres_url)
     body = json.dumps({"type": "run.finished", "run_id": run.logged.run_id, "model": model})
     keys = [f"msg_{uuid.uuid4().hex}" for _ in range(RESENDS)]
@@ -131,7 +132,7 @@ def test_three_workers_on_postgres_register_one_version(mlflow_server, run, post
                                  status="queued", body=body, headers={})
 
         with ThreadPoolExecutor(RESENDS + DUPLICATES + 1) as pool:
-            synchronous = pool.submit(govern_in_thread, workers[0].governor, run.logged.run_id,
+            synchronous = pool.submit(govern_in_thread, workers[0].context, run.logged.run_id,
                                       model, start)
             stored = list(pool.map(deliver, keys + keys[:DUPLICATES]))
 

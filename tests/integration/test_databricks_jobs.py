@@ -76,10 +76,10 @@ def jobs(mlflow_server, tmp_path_factory) -> Iterator[Jobs]:
 def workspace(jobs, mlflow_server, monkeypatch) -> Iterator[FakeWorkspace]:
     """The fake workspace; reghook builds its Databricks client lazily from the environment."""
     databricks_env(monkeypatch)
-    jobs.reghook.governor.__dict__.pop("databricks", None)
+    jobs.reghook.context.workspace = None
     with fake_workspace(mlflow_server.url) as fake:
         yield fake
-    jobs.reghook.governor.__dict__.pop("databricks", None)
+    jobs.reghook.context.workspace = None
 
 
 @pytest.mark.parametrize("ids_as", [str, int], ids=["ids-as-strings", "ids-as-numbers"])
@@ -164,7 +164,7 @@ def test_other_job_notifications_are_ignored(jobs, workspace):
 
 def test_jobs_api_unavailable_retries_the_event(jobs, workspace):
     # A short SDK retry budget, so the 503 reaches reghook's queue (its own retry policy).
-    jobs.reghook.governor.databricks = DatabricksWorkspace(retry_timeout_s=1)
+    jobs.reghook.context.workspace = DatabricksWorkspace(retry_timeout_s=1)
     job_id, job_run_id = new_id(), new_id()
     workspace.add_job_run(job_run_id, job_id)
     workspace.failures["runs_get"] = [(503, {"error_code": "TEMPORARILY_UNAVAILABLE",

@@ -106,10 +106,10 @@ def world(mlflow_server, tmp_path_factory) -> Iterator[World]:
 def workspace(world, mlflow_server, monkeypatch) -> Iterator[FakeWorkspace]:
     """The fake workspace; reghook builds its Databricks client lazily from the environment."""
     databricks_env(monkeypatch)
-    world.reghook.governor.__dict__.pop("databricks", None)
+    world.reghook.context.workspace = None
     with fake_workspace(mlflow_server.url) as fake:
         yield fake
-    world.reghook.governor.__dict__.pop("databricks", None)
+    world.reghook.context.workspace = None
 
 
 def test_passing_version_transition_request_is_approved_with_the_gates_in_the_comment(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import responses
 
-from handler.governance.core import done
+from handler.governance.results import done
 from handler.notify.channels import ChannelConfig
 from handler.notify.outbox import Notifier
 from handler.outcomes import Outcome

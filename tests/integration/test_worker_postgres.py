@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from handler.governance.core import done
+from handler.governance.results import done
 from handler.settings import Settings
 from handler.store import Store
 from handler.worker.runtime import WorkerRuntime

@@ -65,9 +65,9 @@ class Reghook:
     webhook_id: str | None = None
 
     @property
-    def governor(self) -> Any:
-        """The worker's governance object (registry, ledger, policies)."""
-        return self.runtime.governor
+    def context(self) -> Any:
+        """The worker's governance context (registry, ledger, policies)."""
+        return self.runtime.context
 
     def run_finished(self, run_id: str, model: str | None = None, *,
                      key: str | None = None) -> str:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from handler.errors import PermanentError, TransientError
-from handler.governance.core import done, ignored
+from handler.governance.results import done, ignored
 from handler.policy import PolicyFile
 from handler.worker.runtime import WorkerRuntime, backoff_s
 
