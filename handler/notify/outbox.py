@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol, TextIO
 
+from handler.backoff import backoff_s
 from handler.logs import get_logger, redact
 from handler.metrics import NOTIFICATIONS
 from handler.notify.channels import ChannelConfig
@@ -136,8 +137,12 @@ class Notifier:
 
     def backoff_s(self, attempts: int) -> float:
         """The wait after the ``attempts``-th failed attempt: exponential, capped, jittered."""
-        ceiling = min(self.backoff_max_s, self.backoff_base_s * 2.0 ** max(attempts - 1, 0))
-        return ceiling * (0.5 + 0.5 * self.jitter())  # never less than half: no hot loops
+        return backoff_s(attempts, self.backoff_base_s, self.backoff_max_s, rand=self._draw)
+
+    def _draw(self, _low: float, ceiling: float) -> float:
+        # Notifications keep their own jitter: between half the ceiling and all
+        # of it (never less than half: no hot loops), drawn from ``jitter``.
+        return ceiling * (0.5 + 0.5 * self.jitter())
 
     # --- one message ----------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 The only package that imports SQLAlchemy. :class:`Store` composes one
 mixin per concept: the inbox (intake, listing, replay), the queue (claims
 and leases), the ledger (audit, alias history, registrations, own writes)
-and the outbox (notifications).
+and the outbox (notifications). The queue and the outbox share one lease
+protocol (claim, expiry, fencing by owner): :mod:`handler.store.lease`.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select
 
 from handler.errors import Conflict
 from handler.store.engine import Transactions, as_utc, iso, utcnow
@@ -264,11 +264,3 @@ class Inbox:
         """
         with self.tx.read() as connection:
             connection.execute(select(events.c.id).limit(1))
-
-    def touch(self, event_id: str, **values: Any) -> None:
-        """Update fields of one event (status changes outside the queue)."""
-        with self.tx.write() as connection:
-            connection.execute(
-                update(events).where(events.c.id == event_id).values(updated_at=utcnow(), **values)
-            )
-

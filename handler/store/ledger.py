@@ -151,13 +151,6 @@ class Ledger:
                 registrations.c.model == model, registrations.c.version == version)
             ).first() is not None
 
-    def registration_state(self, model: str, run_id: str) -> tuple[str, str | None] | None:
-        """(status, version) of a (model, run) claim, if any."""
-        with self.tx.read() as connection:
-            row = connection.execute(select(registrations.c.status, registrations.c.version).where(
-                registrations.c.model == model, registrations.c.run_id == run_id)).first()
-        return (row.status, row.version) if row else None
-
     # --- own writes (echo recognition) ---------------------------------------------
 
     def note_own_write(self, model: str, version: str | None, kind: str, key: str | None,

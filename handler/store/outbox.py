@@ -5,12 +5,13 @@ re-processed event queues nothing new. :func:`enqueue` takes an open
 connection: governance calls it inside the transaction that records the
 decision, so a message exists if and only if the decision was committed.
 
-Sending follows the queue's pattern: a claim (``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite) is committed *before* the HTTP
-call, under a lease; every later write is fenced by the claim's owner, so a
-sender whose lease ran out cannot overwrite the result of the one that took
-over. Statuses: ``pending`` → ``sending`` → ``sent`` | ``failed`` (or back to
-``pending`` with a later ``next_attempt_at``).
+Sending follows the queue's lease protocol (:mod:`handler.store.lease`): a
+claim (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, ``BEGIN IMMEDIATE`` on
+SQLite) is committed *before* the HTTP call, under a lease; every later
+write is fenced by the claim's owner, so a sender whose lease ran out cannot
+overwrite the result of the one that took over. Statuses: ``pending`` →
+``sending`` → ``sent`` | ``failed`` (or back to ``pending`` with a later
+``next_attempt_at``).
 """
 
 from __future__ import annotations
@@ -19,18 +20,21 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from handler.outcomes import Outcome
-from handler.store.engine import Transactions, as_utc, iso, utcnow
+from handler.store.engine import Transactions, as_utc, iso
+from handler.store.lease import Leases
 from handler.store.tables import audit, outbox
 
 _KEY_LIMIT = 600  # the dedupe_key column's length
+OUTBOX_LEASES = Leases(outbox, waiting="pending", held="sending",
+                       order=(outbox.c.next_attempt_at, outbox.c.id))
 
 
 def outbox_key(channel: str, outcome: Outcome) -> str:
@@ -80,14 +84,6 @@ class Outbox:
 
     tx: Transactions
 
-    def enqueue_outcome(self, outcome: Outcome, channels: list[str],
-                        now: datetime | None = None) -> int:
-        """Queue ``outcome`` for each channel in its own transaction; how many were new."""
-        now = now or utcnow()
-        with self.tx.write() as connection:
-            return sum(enqueue(connection, sqlite=self.tx.sqlite, channel=channel,
-                               outcome=outcome, now=now) for channel in channels)
-
     def claim_due(self, *, now: datetime, limit: int = 1,
                   lease_s: float = 60.0) -> list[OutboxMessage]:
         """Claim up to ``limit`` due messages (pending, or sending with an expired lease).
@@ -96,55 +92,35 @@ class Outbox:
         Each claim charges one attempt, so a message that kills its sender
         every time still runs out of attempts.
         """
-        due = or_(
-            and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now),
-            and_(outbox.c.status == "sending", outbox.c.lease_until < now),
-        )
-        query = (select(outbox.c.id).where(due)
-                 .order_by(outbox.c.next_attempt_at, outbox.c.id).limit(limit))
-        if not self.tx.sqlite:
-            query = query.with_for_update(skip_locked=True)
         owner = uuid.uuid4().hex
         with self.tx.write() as connection:
-            ids = list(connection.execute(query).scalars())
-            if not ids:
-                return []
-            connection.execute(update(outbox).where(outbox.c.id.in_(ids)).values(
-                status="sending", lease_owner=owner, attempts=outbox.c.attempts + 1,
-                lease_until=now + timedelta(seconds=lease_s)))
-            rows = connection.execute(select(outbox).where(outbox.c.id.in_(ids))
-                                      .order_by(outbox.c.next_attempt_at, outbox.c.id)).all()
+            rows = OUTBOX_LEASES.claim(connection, owner=owner, now=now, lease_s=lease_s,
+                                       limit=limit)
+        # The rows as read before the claim: count the attempt it charged.
         return [OutboxMessage(
             id=row.id, channel=row.channel, dedupe_key=row.dedupe_key,
-            outcome=Outcome.from_json(json.loads(row.message)), attempts=row.attempts,
+            outcome=Outcome.from_json(json.loads(row.message)), attempts=row.attempts + 1,
             throttled=row.throttled, lease_owner=owner,
             created_at=as_utc(row.created_at) or now,
         ) for row in rows]
 
     def _settle(self, message_id: int, owner: str, **values: Any) -> bool:
         with self.tx.write() as connection:
-            changed = connection.execute(update(outbox).where(
-                outbox.c.id == message_id, outbox.c.lease_owner == owner,
-                outbox.c.status == "sending",
-            ).values(lease_until=None, lease_owner=None, **values)).rowcount
-        return changed == 1
+            return OUTBOX_LEASES.settle(connection, message_id, owner, **values)
 
     def mark_sent(self, message_id: int, owner: str, *, now: datetime) -> bool:
         """Record a delivery, and a ``notified`` audit entry with it; False if the claim was lost."""
         with self.tx.write() as connection:
-            changed = connection.execute(update(outbox).where(
-                outbox.c.id == message_id, outbox.c.lease_owner == owner,
-                outbox.c.status == "sending",
-            ).values(lease_until=None, lease_owner=None, status="sent", sent_at=now,
-                     next_attempt_at=None)).rowcount
-            if changed == 1:
+            settled = OUTBOX_LEASES.settle(connection, message_id, owner, status="sent",
+                                           sent_at=now, next_attempt_at=None)
+            if settled:
                 row = connection.execute(select(outbox).where(outbox.c.id == message_id)).one()
                 # The trail says who was told what; the channel by name, never its URL.
                 connection.execute(insert(audit).values(
                     at=now, kind="notified", model=row.model, version=row.version, alias=None,
                     event_id=row.event_id, actor="reghook",
                     detail=json.dumps({"channel": row.channel, "outcome": row.outcome})))
-        return changed == 1
+        return settled
 
     def mark_retry(self, message_id: int, owner: str, *, next_attempt_at: datetime,
                    error: str, throttled: bool = False) -> bool:
@@ -172,12 +148,7 @@ class Outbox:
     def next_outbox_due(self) -> datetime | None:
         """When the next message becomes due (pending, or an expiring lease); None: none."""
         with self.tx.read() as connection:
-            pending = connection.execute(select(func.min(outbox.c.next_attempt_at)).where(
-                outbox.c.status == "pending")).scalar_one_or_none()
-            leased = connection.execute(select(func.min(outbox.c.lease_until)).where(
-                outbox.c.status == "sending")).scalar_one_or_none()
-        times = [t for t in (as_utc(pending), as_utc(leased)) if t is not None]
-        return min(times) if times else None
+            return OUTBOX_LEASES.next_due(connection)
 
     def list_outbox(self, *, status: str | None = None, channel: str | None = None,
                     model: str | None = None, event_id: str | None = None,

@@ -1,10 +1,11 @@
 """The work queue over ``events``: claims under a lease, finish, retry with backoff.
 
-PostgreSQL claims with ``FOR UPDATE SKIP LOCKED`` so several workers never
-take the same event; SQLite serialises claims with ``BEGIN IMMEDIATE``. A
-claim is committed before any network call. Every later write is fenced by
-the lease owner, so a worker whose lease ran out cannot overwrite the result
-of the worker that took the event over.
+Claims, leases and fencing follow :mod:`handler.store.lease`: PostgreSQL
+claims with ``FOR UPDATE SKIP LOCKED`` so several workers never take the
+same event; SQLite serialises claims with ``BEGIN IMMEDIATE``. A claim is
+committed before any network call. Every later write is fenced by the lease
+owner, so a worker whose lease ran out cannot overwrite the result of the
+worker that took the event over. Each attempt is also logged in ``attempts``.
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
 
-from handler.store.engine import Transactions, as_utc, utcnow
+from handler.store.engine import Transactions, utcnow
 from handler.store.inbox import NOTIFY_CHANNEL
+from handler.store.lease import Leases
 from handler.store.tables import attempts, events
+
+EVENT_LEASES = Leases(events, waiting="queued", held="processing",
+                      order=(events.c.next_attempt_at,))
 
 
 @dataclass(frozen=True)
@@ -48,25 +53,16 @@ class Queue:
         processes the event it just stored, synchronously).
         """
         now = utcnow()
-        if event_id is None:
-            due = or_(
-                and_(events.c.status == "queued", events.c.next_attempt_at <= now),
-                and_(events.c.status == "processing", events.c.lease_until < now),
-            )
-        else:
-            due = and_(events.c.id == event_id, or_(
-                events.c.status == "queued",
-                and_(events.c.status == "processing", events.c.lease_until < now)))
-        query = select(events).where(due).order_by(events.c.next_attempt_at).limit(1)
-        if not self.tx.sqlite:
-            query = query.with_for_update(skip_locked=True)
+        where = None
+        if event_id is not None:
+            where = and_(events.c.id == event_id,
+                         or_(events.c.status == "queued", EVENT_LEASES.expired(now)))
         with self.tx.write() as connection:
-            row = connection.execute(query).first()
-            if row is None:
+            claimed = EVENT_LEASES.claim(connection, owner=owner, now=now, lease_s=lease_s,
+                                         where=where, updated_at=now)
+            if not claimed:
                 return None
-            connection.execute(update(events).where(events.c.id == row.id).values(
-                status="processing", lease_owner=owner, attempts=row.attempts + 1,
-                lease_until=now + timedelta(seconds=lease_s), updated_at=now))
+            row = claimed[0]
             connection.execute(insert(attempts).values(
                 event_id=row.id, number=row.attempts + 1, worker=owner, started_at=now))
             original_source = row.source
@@ -77,8 +73,9 @@ class Queue:
         return ClaimedEvent(row.id, row.source, row.type, row.body, row.attempts + 1,
                             row.replay_of, original_source)
 
-    def _close_attempt(self, connection, event_id: str, owner: str,  # type: ignore[no-untyped-def]
+    def _close_attempt(self, connection: Connection, event_id: str, owner: str,
                        outcome: str, error: str | None) -> None:
+        # Fenced by the worker too: only this owner's own latest attempt is closed.
         latest = select(func.max(attempts.c.id)).where(
             attempts.c.event_id == event_id, attempts.c.worker == owner).scalar_subquery()
         connection.execute(update(attempts).where(attempts.c.id == latest).values(
@@ -92,37 +89,29 @@ class Queue:
         """
         now = utcnow()
         with self.tx.write() as connection:
-            changed = connection.execute(update(events).where(
-                events.c.id == event_id, events.c.lease_owner == owner,
-                events.c.status == "processing",
-            ).values(status=status, last_error=error, reason=reason, lease_until=None,
-                     lease_owner=None, next_attempt_at=None, updated_at=now)).rowcount
+            settled = EVENT_LEASES.settle(connection, event_id, owner, status=status,
+                                          last_error=error, reason=reason,
+                                          next_attempt_at=None, updated_at=now)
             self._close_attempt(connection, event_id, owner, status, error or reason)
-        return changed == 1
+        return settled
 
     def retry_event(self, event_id: str, owner: str, error: str, delay_s: float) -> bool:
-        """Put the event back in the queue, due after ``delay_s``."""
+        """Put the event back in the queue, due after ``delay_s``; False if the lease was lost."""
         now = utcnow()
         with self.tx.write() as connection:
-            changed = connection.execute(update(events).where(
-                events.c.id == event_id, events.c.lease_owner == owner,
-                events.c.status == "processing",
-            ).values(status="queued", last_error=error, lease_until=None, lease_owner=None,
-                     next_attempt_at=now + timedelta(seconds=delay_s), updated_at=now)).rowcount
+            settled = EVENT_LEASES.settle(connection, event_id, owner, status="queued",
+                                          last_error=error, updated_at=now,
+                                          next_attempt_at=now + timedelta(seconds=delay_s))
             self._close_attempt(connection, event_id, owner, "retry", error)
-        return changed == 1
+        return settled
 
     def next_event_due_in(self) -> float | None:
         """Seconds until the next queued event or lease expiry is due (None: nothing pending)."""
         with self.tx.read() as connection:
-            queued = connection.execute(select(func.min(events.c.next_attempt_at)).where(
-                events.c.status == "queued")).scalar_one_or_none()
-            leased = connection.execute(select(func.min(events.c.lease_until)).where(
-                events.c.status == "processing")).scalar_one_or_none()
-        times = [as_utc(t) for t in (queued, leased) if t is not None]
-        if not times:
+            due = EVENT_LEASES.next_due(connection)
+        if due is None:
             return None
-        return max(0.0, (min(t for t in times if t) - utcnow()).total_seconds())
+        return max(0.0, (due - utcnow()).total_seconds())
 
     def counts_by_status(self) -> dict[str, int]:
         """How many events are in each status."""

@@ -23,6 +23,7 @@ import pytest
 from handler.store import Store, upgrade
 from tests.support.churn import log_churn_run
 from tests.support.harness import policy_yaml, versions_of_run
+from tests.support.store_queries import registration_state
 
 pytestmark = [pytest.mark.mlflow, pytest.mark.slow]
 
@@ -133,6 +134,6 @@ def test_worker_killed_at_step_boundary_is_recovered_by_the_next_worker(
         assert [m["outcome"] for m in store.list_outbox(model=model)] == ["registered"]
         if flow == "run.finished":
             assert kinds.index("registered") < kinds.index("validated")
-            assert store.registration_state(model, run.logged.run_id) == ("registered", "1")
+            assert registration_state(store, model, run.logged.run_id) == ("registered", "1")
     finally:
         store.dispose()

@@ -37,6 +37,7 @@ from handler.signatures import verify_standard
 from handler.store import Store
 from handler.store.outbox import enqueue, outbox_key
 from handler.verdict import GateResult
+from tests.support.store_queries import enqueue_outcome
 
 SLACK_URL = "https://hooks.slack.com/services/T000/B000/slacksecret"
 SLACK_URL_2 = "https://hooks.slack.com/services/T000/B111/othersecret"
@@ -89,8 +90,8 @@ def make_notifier(store: Store, clock: FakeClock):
 
 
 def queue(store: Store, clock: FakeClock, *channels: str, version: str = "3") -> None:
-    store.enqueue_outcome(outcome(version), list(channels),
-                          now=datetime.fromtimestamp(clock(), UTC))
+    enqueue_outcome(store, outcome(version), list(channels),
+                    now=datetime.fromtimestamp(clock(), UTC))
 
 
 def only_row(store: Store) -> dict:
@@ -226,8 +227,8 @@ def test_a_removed_channel_fails_its_messages_with_a_clear_reason(store, clock, 
 def test_a_replayed_outcome_is_queued_once_and_posted_once(store, clock, make_notifier):
     responses.add(responses.POST, SLACK_URL, status=200, body="ok")
     now = datetime.fromtimestamp(clock(), UTC)
-    assert store.enqueue_outcome(outcome(), ["team", "stdout"], now=now) == 2
-    assert store.enqueue_outcome(outcome(), ["team", "stdout"], now=now) == 0  # the replay
+    assert enqueue_outcome(store, outcome(), ["team", "stdout"], now=now) == 2
+    assert enqueue_outcome(store, outcome(), ["team", "stdout"], now=now) == 0  # the replay
     with store.tx.write() as connection:  # governance's path, inside its own transaction
         assert not enqueue(connection, sqlite=True, channel="team", outcome=outcome(), now=now)
     notifier = make_notifier()
@@ -240,9 +241,9 @@ def test_a_replayed_outcome_is_queued_once_and_posted_once(store, clock, make_no
 
 def test_each_channel_model_version_and_outcome_is_its_own_message(store, clock):
     now = datetime.fromtimestamp(clock(), UTC)
-    assert store.enqueue_outcome(outcome("3"), ["team", "ms"], now=now) == 2
-    assert store.enqueue_outcome(outcome("4"), ["team"], now=now) == 1
-    assert store.enqueue_outcome(outcome("3", kind="promoted"), ["team"], now=now) == 1
+    assert enqueue_outcome(store, outcome("3"), ["team", "ms"], now=now) == 2
+    assert enqueue_outcome(store, outcome("4"), ["team"], now=now) == 1
+    assert enqueue_outcome(store, outcome("3", kind="promoted"), ["team"], now=now) == 1
     assert len(store.list_outbox()) == 4
 
 
@@ -317,7 +318,7 @@ def claim_everything_concurrently(store: Store, now: datetime) -> list[list[int]
 def assert_no_message_claimed_twice(store: Store) -> None:
     now = datetime.fromtimestamp(START, UTC)
     for version in range(40):
-        store.enqueue_outcome(outcome(str(version)), ["team"], now=now)
+        enqueue_outcome(store, outcome(str(version)), ["team"], now=now)
     claims = claim_everything_concurrently(store, now)
     every = [i for c in claims for i in c]
     assert len(every) == len(set(every)) == 40

@@ -28,6 +28,7 @@ from handler.notify.outbox import Notifier
 from handler.outcomes import Outcome
 from handler.store import Store
 from handler.store.tables import outbox
+from tests.support.store_queries import enqueue_outcome
 
 SLACK_SECRET_PATH = "/services/TPLANTED1/BPLANTED2/slackPlantedToken3"
 TEAMS_SECRET_PATH = "/workflows/teamsPlantedFlow/triggers/manual/paths/invoke"
@@ -118,7 +119,7 @@ def test_no_webhook_url_or_secret_appears_anywhere(store, capsys, caplog, echo_s
     }
     now = datetime.fromtimestamp(clock(), UTC)
     for version in ("1", "2", "3"):
-        store.enqueue_outcome(outcome(version), list(channels), now=now)
+        enqueue_outcome(store, outcome(version), list(channels), now=now)
 
     with responses.RequestsMock(assert_all_requests_are_fired=False) as fake:
         fake.add_passthru("http://127.0.0.1")

@@ -16,6 +16,7 @@ from handler.errors import PermanentError, TransientError
 from handler.governance.results import done, ignored
 from handler.policy import PolicyFile
 from handler.worker.runtime import WorkerRuntime, backoff_s
+from tests.support.store_queries import touch_event
 
 MODEL = "churn"
 
@@ -142,7 +143,7 @@ def test_an_expired_lease_lets_another_worker_take_the_event_over(store, setting
 def test_a_worker_that_lost_its_lease_does_not_announce_a_failure(store, settings, queued):
     def overtaken(_event):
         # While this worker is stuck, its lease ends and another worker finishes the event.
-        store.touch(queued, lease_until=datetime.now(UTC) - timedelta(seconds=1))
+        touch_event(store, queued, lease_until=datetime.now(UTC) - timedelta(seconds=1))
         claimed = store.claim_event("worker-b", lease_s=60)
         assert claimed is not None
         store.finish_event(queued, "worker-b", "done", reason="v1 passed")
