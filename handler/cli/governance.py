@@ -40,6 +40,7 @@ def _run_now(event_type: str, payload: dict[str, Any], as_json: bool) -> None:
     runtime.process_one(event_id)
     runtime.send_notifications()
     event = runtime.store.get_event(event_id)
+    assert event is not None  # stored above; events are never deleted
     if as_json:
         emit_json({"event_id": event_id, "status": event["status"], "reason": event["reason"],
                    "error": event["last_error"], "actions": event["actions"]})
@@ -113,13 +114,13 @@ def history(model: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def sweep(since: str, as_json: bool) -> None:
     """Queue run.finished for finished runs of policy experiments with no governed version."""
+    from handler.bootstrap import build_registry, build_store
     from handler.policy import load_policy
-    from handler.registry import MlflowRegistry
-    from handler.store import Store, upgrade
+    from handler.store import upgrade
 
     settings = load_settings()
     upgrade(settings.database_url)
-    store, registry = Store.from_url(settings.database_url), MlflowRegistry()
+    store, registry = build_store(settings), build_registry(settings)
     since_dt = since_bound(since)
     if since_dt is None:
         # Unlike `events list`, a sweep always has a bound: it walks finished runs.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import socket
 import threading
 import time
@@ -19,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from handler import metrics
+from handler.backoff import backoff_s
 from handler.errors import PermanentError, TransientError
 from handler.governance.context import Context
 from handler.governance.results import Result
@@ -30,12 +30,6 @@ from handler.store import Store
 from handler.store.queue import ClaimedEvent, listen_for_events
 
 log = get_logger("worker")
-
-
-def backoff_s(attempt: int, base_s: float, max_s: float) -> float:
-    """Exponential backoff with full jitter: uniform in [base, base·2^(attempt-1)], capped."""
-    ceiling = min(max_s, base_s * (2 ** max(0, attempt - 1)))
-    return random.uniform(min(base_s, ceiling), ceiling)
 
 
 class WorkerRuntime:

@@ -1,7 +1,8 @@
 """A worker process killed at any step boundary loses nothing and duplicates nothing (SPEC §2).
 
-``REGHOOK_CRASH_AT`` makes the governor SIGKILL its own process at a step
-boundary, as an OOM kill or a node loss would. A new worker (without the
+``tests/support/crashing_worker.py`` runs a worker whose registry or ledger
+SIGKILLs its own process at a step boundary, as an OOM kill or a node loss
+would. A new worker (without the
 fault) takes the event over when the lease ends and converges: one version,
 every tag and alias, the audit trail and one notification.
 """
@@ -39,12 +40,15 @@ def run(mlflow_server):
                            logged=log_churn_run(mlflow_server.url, experiment, good=True))
 
 
-def reghook_worker_once(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """``reghook worker --once`` in its own process."""
+def reghook_worker_once(env: dict[str, str],
+                        crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``reghook worker --once`` in its own process (killing itself at ``crash_at``, if given)."""
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("REGHOOK_")}
     child_env.update(env)
-    return subprocess.run([str(REGHOOK), "worker", "--once"], env=child_env, capture_output=True,
-                          text=True, timeout=180, check=False)
+    command = ([sys.executable, "-m", "tests.support.crashing_worker", crash_at] if crash_at
+               else [str(REGHOOK), "worker", "--once"])
+    return subprocess.run(command, env=child_env, capture_output=True, text=True, timeout=180,
+                          check=False, cwd=Path(__file__).parents[2])
 
 
 def queue_event(store: Store, client, model: str, run_id: str, flow: str) -> str:
@@ -88,7 +92,7 @@ def test_worker_killed_at_step_boundary_is_recovered_by_the_next_worker(
            "MLFLOW_TRACKING_URI": mlflow_server.url, "REGHOOK_LEASE_S": str(LEASE_S),
            "REGHOOK_BACKOFF_BASE_S": "0.2", "REGHOOK_BACKOFF_MAX_S": "0.5"}
     try:
-        crashed = reghook_worker_once({**env, "REGHOOK_CRASH_AT": step})
+        crashed = reghook_worker_once(env, crash_at=step)
         assert crashed.returncode == -9, crashed.stderr[-3000:]
         assert store.get_event(event_id)["status"] == "processing"
         assert len(versions_of_run(client, model, run.logged.run_id)) == 1
