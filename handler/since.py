@@ -25,8 +25,13 @@ def parse_since(value: str | None, now: datetime) -> datetime | None:
     if value is None or not value.strip():
         return None
     value = value.strip()
-    if value[-1:] in UNITS and value[:-1].isdigit():
-        seconds = int(value[:-1]) * UNITS[value[-1]]
+    digits = value[:-1]
+    # ASCII digits only, and few of them: str.isdigit() also takes "²", which
+    # int() refuses, and int() refuses strings over 4300 digits.
+    if value[-1:] in UNITS and digits.isascii() and digits.isdigit():
+        if len(digits) > len(str(MAX_SECONDS)):
+            raise SinceError("the duration is too far back")
+        seconds = int(digits) * UNITS[value[-1]]
         if seconds > MAX_SECONDS:
             raise SinceError(f"{value!r} is too far back")
         return now.astimezone(UTC) - timedelta(seconds=seconds)

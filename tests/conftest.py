@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from handler.app import create_app
 from handler.settings import Settings
 from handler.store import Store, upgrade
+from handler.web import create_app
 from tests.support.mlflow_server import MlflowServer
 from tests.support.postgres import temporary_database
 

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from handler.app import create_app
 from handler.store import Store
+from handler.web import create_app
 from tests.conftest import EVENTS_SECRET, MLFLOW_SECRET
 from tests.support.web import basic_auth, databricks_delivery, mlflow_delivery, standard_delivery
 

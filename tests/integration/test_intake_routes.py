@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from handler.app import create_app
 from handler.settings import Settings
 from handler.store import Store, upgrade
+from handler.web import create_app
 from tests.conftest import ADMIN_TOKEN, EVENTS_SECRET, MLFLOW_SECRET
 from tests.support.web import (
     basic_auth,
@@ -821,8 +821,16 @@ def test_list_events_since_with_a_utc_offset_means_the_same_instant(client):
     assert response.get_json()["events"] == []
 
 
+def test_list_events_since_takes_a_duration_back_from_now(client):
+    event_id = post_event(client, {"type": "kind.one"})
+    for since, expected in (("1h", [event_id]), ("0s", [])):
+        response = client.get("/api/events", query_string={"since": since}, headers=ADMIN)
+        assert [e["id"] for e in response.get_json()["events"]] == expected, since
+
+
 @pytest.mark.parametrize("query", [{"limit": "many"}, {"since": "yesterday"},
-                                   {"limit": "1" * 5000}])
+                                   {"limit": "1" * 5000}, {"since": "\u00b2h"},
+                                   {"since": "1" * 5000 + "h"}])
 def test_list_events_with_bad_parameters_is_400(client, query):
     assert_error(client.get("/api/events", query_string=query, headers=ADMIN), 400, "bad_request")
 

@@ -26,8 +26,8 @@ def test_a_replay_of_a_replay_points_at_the_original_delivery(client, store):
 
 
 def test_an_empty_admin_token_disables_the_admin_api(settings, store, monkeypatch):
-    from handler.app import create_app
     from handler.settings import Settings
+    from handler.web import create_app
 
     monkeypatch.setenv("REGHOOK_ADMIN_TOKEN", "")
     monkeypatch.setenv("REGHOOK_DATABASE_URL", settings.database_url)
