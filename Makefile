@@ -27,6 +27,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check handler tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench-ingest: $(STAMP)
 	$(BIN)/python bench/ingest.py

@@ -1,6 +1,6 @@
 """reghook: the governance layer between model training and model serving.
 
-The web app (:mod:`handler.app`) verifies, stores and acknowledges webhook
+The web app (:mod:`handler.web`) verifies, stores and acknowledges webhook
 deliveries; the worker (:mod:`handler.worker`) turns stored events into
 governed model versions. See README.md for the module map.
 """

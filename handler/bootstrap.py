@@ -37,7 +37,7 @@ def build_store(settings: Settings) -> Store:
 def build_web(settings: Settings, store: Store | None = None, *,
               on_stored: Callable[[str], None] | None = None) -> Flask:
     """The web app over the configured store (gunicorn's ``deploy/wsgi.py``, ``reghook serve``)."""
-    from handler.app import create_app
+    from handler.web import create_app
 
     return create_app(settings, store or build_store(settings), on_stored=on_stored)
 

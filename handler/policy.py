@@ -15,8 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from handler.channels import ChannelConfig, default_channels
 from handler.errors import ConfigError
-from handler.notify.channels import ChannelConfig, default_channels
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Names that end up inside MLflow filter strings or tag keys must be plain.

@@ -19,11 +19,11 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from handler.app import create_app
 from handler.bootstrap import build_worker
 from handler.demo.server import MlflowServer, free_port
 from handler.settings import Settings
 from handler.store import Store, upgrade
+from handler.web import create_app
 from handler.worker.runtime import WorkerRuntime
 
 MLFLOW_WEBHOOK_SECRET = "demo-mlflow-webhook-secret"

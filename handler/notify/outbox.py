@@ -29,9 +29,9 @@ from datetime import UTC, datetime
 from typing import Protocol, TextIO
 
 from handler.backoff import backoff_s
+from handler.channels import ChannelConfig
 from handler.logs import get_logger, redact
 from handler.metrics import NOTIFICATIONS
-from handler.notify.channels import ChannelConfig
 from handler.notify.send import (
     SendResult,
     Session,

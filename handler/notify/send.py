@@ -32,8 +32,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from handler.channels import ChannelConfig
 from handler.logs import redact
-from handler.notify.channels import ChannelConfig
 from handler.notify.render import encode, log_line, slack_payload, teams_payload, webhook_body
 from handler.outcomes import Outcome
 from handler.signatures import sign_standard

@@ -30,21 +30,18 @@ __all__ = ["create_app", "read_body"]
 
 
 def create_app(
-    settings: Settings | None = None,
-    store: Store | None = None,
+    settings: Settings,
+    store: Store,
     *,
     on_stored: Callable[[str], None] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Flask:
     """Build the web app over ``store``; ``on_stored`` is told of each event to act on.
 
-    Tests pass settings and a store; without them the settings come from
-    the environment and the store from ``settings.database_url``.
+    The settings and the store are built by the composition root
+    (:func:`handler.bootstrap.build_web`); tests pass their own.
     """
-    settings = settings or Settings()
     configure_logs(settings.log_level)
-    if store is None:
-        store = Store.from_url(settings.database_url)
     app = Flask("reghook")
     app.extensions[EXTENSION] = WebContext(
         settings=settings, store=store,

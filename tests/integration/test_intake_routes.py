@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from handler.bootstrap import build_web
 from handler.settings import Settings
 from handler.store import Store, upgrade
 from handler.web import create_app
@@ -887,10 +888,10 @@ def test_replay_of_unknown_event_is_404(client, store):
     assert store.count_events() == 0
 
 
-def test_create_app_without_a_store_uses_the_configured_database(settings, tmp_path):
+def test_the_web_app_built_by_the_composition_root_uses_the_configured_database(settings, tmp_path):
     url = f"sqlite:///{tmp_path / 'own.db'}"
     upgrade(url)
-    client = create_app(changed(settings, database_url=url)).test_client()
+    client = build_web(changed(settings, database_url=url)).test_client()
     raw, headers = signed("/events", RUN_FINISHED)
     assert client.post("/events", data=raw, headers=headers).status_code == 202
     assert len(client.get("/api/events", headers=ADMIN).get_json()["events"]) == 1

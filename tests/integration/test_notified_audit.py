@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from handler.notify.channels import ChannelConfig
+from handler.channels import ChannelConfig
 from handler.notify.outbox import Notifier
 from handler.outcomes import Outcome
 

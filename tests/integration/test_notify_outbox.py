@@ -29,7 +29,7 @@ import pytest
 import requests
 import responses
 
-from handler.notify.channels import ChannelConfig
+from handler.channels import ChannelConfig
 from handler.notify.outbox import Notifier
 from handler.notify.send import message_id
 from handler.outcomes import AliasChange, Outcome

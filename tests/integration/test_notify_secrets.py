@@ -23,7 +23,7 @@ import responses
 from sqlalchemy import select
 
 from handler import metrics
-from handler.notify.channels import ChannelConfig
+from handler.channels import ChannelConfig
 from handler.notify.outbox import Notifier
 from handler.outcomes import Outcome
 from handler.store import Store

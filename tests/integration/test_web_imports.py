@@ -101,12 +101,3 @@ def test_the_import_check_would_see_mlflow(tmp_path):
     # The control: if something on the web path imported mlflow, the check above would say so.
     report = run_web_in_fresh_interpreter(tmp_path, extra_import="mlflow")
     assert "mlflow" in report["heavy"]
-
-
-def test_the_old_handler_app_module_still_builds_the_same_app():
-    # bootstrap and the demo import create_app from its old home.
-    import handler.app
-    import handler.web
-
-    assert handler.app.create_app is handler.web.create_app
-    assert handler.app.read_body is handler.web.read_body

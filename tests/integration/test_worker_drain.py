@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import responses
 
+from handler.channels import ChannelConfig
 from handler.governance.results import done
-from handler.notify.channels import ChannelConfig
 from handler.notify.outbox import Notifier
 from handler.outcomes import Outcome
 from handler.worker.runtime import WorkerRuntime

@@ -1,4 +1,4 @@
-"""Channel configuration (the policy file's ``channels:`` section, SPEC §3)."""
+"""Channel configuration: the policy file's ``channels:`` section (docs/policy.md). Pure."""
 
 from __future__ import annotations
 
@@ -29,5 +29,5 @@ DEFAULT_CHANNEL = "log"
 
 
 def default_channels() -> dict[str, ChannelConfig]:
-    """No channel configured → one ``log`` channel (SPEC §3)."""
+    """No channel configured → one ``log`` channel (docs/policy.md)."""
     return {DEFAULT_CHANNEL: ChannelConfig(type="log")}

@@ -1,81 +1,36 @@
-"""The MLflow registry adapter: the only module that imports mlflow.
+"""The MLflow registry adapter: registry and tracking calls through ``MlflowClient`` (REST).
 
-Turns MLflow's errors into reghook's (transient vs. permanent), never builds
-a filter string from user text (quotes cannot be escaped in MLflow filters:
-only hex run ids are searched, and every returned name is compared
-exactly), and caches facts that cannot change (a logged model's signature,
-an experiment's name, a version's run facts).
+Never builds a filter string from user text (quotes cannot be escaped in
+MLflow filters: only hex run ids are searched, and every returned name is
+compared exactly), and caches facts that cannot change (a logged model's
+signature, an experiment's name).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import re
 import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from handler.errors import PermanentError, TransientError
-from handler.gates import DatasetFact, ModelFacts
-from handler.governance.ports import RunInfo, VersionInfo
-
-# MLflow's REST client retries connection errors for minutes by default; the
-# worker's own backoff is the retry policy, so keep MLflow's short.
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
-
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-_RUN_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
-# Two writers setting the same alias or tag at once: the tracking server's
-# read-then-insert loses the race and answers 400 with its database's
-# unique-constraint error. The write is valid; retried, it finds the value set.
-_WRITE_CONFLICT = re.compile(r"IntegrityError|UNIQUE constraint failed|duplicate key value")
+from handler.errors import PermanentError, TransientError
+from handler.gates import ModelFacts
+from handler.governance.ports import RunInfo, VersionInfo
+from handler.registry.translate import (
+    RUN_ID,
+    WRITE_CONFLICT,
+    RegistryNotFound,
+    classify,
+    run_info,
+    version_info,
+)
+
 T = TypeVar("T")
-
-
-class RegistryNotFound(PermanentError):
-    """The registry has no such model, version, alias or run."""
-
-
-def _version(mv: Any) -> VersionInfo:
-    return VersionInfo(name=mv.name, version=str(mv.version), run_id=mv.run_id or None,
-                       source=mv.source or "", status=str(mv.status or "READY"),
-                       tags=dict(mv.tags or {}), aliases=tuple(mv.aliases or ()))
-
-
-def _run_info(run: Any) -> RunInfo:
-    """A run as governance sees it; datasets other than training ones are left out."""
-    datasets = tuple(
-        DatasetFact(name=d.dataset.name, source=d.dataset.source, schema=d.dataset.schema or "")
-        for d in (run.inputs.dataset_inputs if run.inputs else [])
-        if not any(t.key == "mlflow.data.context" and t.value not in ("training", "train")
-                   for t in (d.tags or []))
-    )
-    outputs = run.outputs.model_outputs if run.outputs else []
-    return RunInfo(
-        run_id=run.info.run_id, status=run.info.status,
-        experiment_id=str(run.info.experiment_id), artifact_uri=run.info.artifact_uri or "",
-        metrics=dict(run.data.metrics), tags=dict(run.data.tags), datasets=datasets,
-        model_ids=tuple(o.model_id for o in outputs),
-    )
-
-
-def _classify(exc: MlflowException, what: str) -> Exception:
-    code = int(exc.get_http_status_code())  # type: ignore[no-untyped-call]
-    # An unset alias comes back as INVALID_PARAMETER_VALUE "... alias X not found".
-    if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND") or (
-        exc.error_code == "INVALID_PARAMETER_VALUE" and "not found" in exc.message.lower()
-    ):
-        return RegistryNotFound(f"{what}: not found in the registry")
-    if code >= 500 or code == 429:
-        return TransientError(f"{what}: MLflow unavailable ({exc.error_code})")
-    return PermanentError(f"{what}: MLflow refused ({exc.error_code}: {exc.message[:300]})")
 
 
 class MlflowRegistry:
@@ -97,9 +52,9 @@ class MlflowRegistry:
         try:
             return fn()
         except MlflowException as exc:
-            if _WRITE_CONFLICT.search(exc.message or ""):
+            if WRITE_CONFLICT.search(exc.message or ""):
                 raise TransientError(f"{what}: a concurrent write conflicted") from exc
-            raise _classify(exc, what) from exc
+            raise classify(exc, what) from exc
         except (OSError, ConnectionError) as exc:
             raise TransientError(f"{what}: MLflow unreachable ({type(exc).__name__})") from exc
 
@@ -107,9 +62,9 @@ class MlflowRegistry:
 
     def get_run(self, run_id: str) -> RunInfo:
         """Read a run: status, metrics, tags, training datasets, logged models."""
-        if not _RUN_ID.match(run_id):
+        if not RUN_ID.match(run_id):
             raise PermanentError(f"{run_id!r} is not a valid run id")
-        return _run_info(self._call(f"run {run_id}", lambda: self.client.get_run(run_id)))
+        return run_info(self._call(f"run {run_id}", lambda: self.client.get_run(run_id)))
 
     def experiment_name(self, experiment_id: str) -> str:
         """An experiment's name (names can change but rarely do: cached per process)."""
@@ -141,7 +96,7 @@ class MlflowRegistry:
             page = self._call(f"runs tagged {key}={value}", partial(
                 self.client.search_runs, experiment_ids, filter_string=query, max_results=500,
                 page_token=token))
-            found.extend(_run_info(r) for r in page if r.data.tags.get(key) == value)
+            found.extend(run_info(r) for r in page if r.data.tags.get(key) == value)
             token = page.token
             if not token:
                 break
@@ -224,11 +179,11 @@ class MlflowRegistry:
         Searches by run id only (hex, safe in a filter) and compares names
         exactly: a model name is never pasted into a filter string.
         """
-        if not _RUN_ID.match(run_id):
+        if not RUN_ID.match(run_id):
             raise PermanentError(f"{run_id!r} is not a valid run id")
         found = self._call(f"versions of run {run_id}", lambda: self.client.search_model_versions(
             f"run_id = '{run_id}'", max_results=1000))
-        mine = [_version(mv) for mv in found if mv.name == model]
+        mine = [version_info(mv) for mv in found if mv.name == model]
         return min(mine, key=lambda v: int(v.version)) if mine else None
 
     def create_version(self, model: str, source: str, run_id: str, model_id: str | None,
@@ -241,7 +196,7 @@ class MlflowRegistry:
 
         if model not in self._known_models:
             self.ensure_model(model)
-        return _version(self._call(f"register {model}", create))
+        return version_info(self._call(f"register {model}", create))
 
     def ensure_model(self, model: str) -> None:
         """Create the registered model unless it exists."""
@@ -256,7 +211,7 @@ class MlflowRegistry:
 
     def get_version(self, model: str, version: str) -> VersionInfo:
         """Read one version (tags and aliases included)."""
-        return _version(self._call(f"{model} v{version}",
+        return version_info(self._call(f"{model} v{version}",
                                    lambda: self.client.get_model_version(model, version)))
 
     def wait_ready(self, version: VersionInfo, timeout_s: float) -> VersionInfo:
@@ -274,7 +229,7 @@ class MlflowRegistry:
     def version_by_alias(self, model: str, alias: str) -> VersionInfo | None:
         """The version holding ``alias``, or None if the alias is unset."""
         try:
-            return _version(self._call(f"{model}@{alias}",
+            return version_info(self._call(f"{model}@{alias}",
                                        lambda: self.client.get_model_version_by_alias(model, alias)))
         except RegistryNotFound:
             return None
