@@ -1,143 +1,117 @@
-"""The issue's targets, and the readable table of bench/ingest.py's figures.
+"""What both benchmarks share around the measurement: options, statistics, tables, verdicts.
 
-Works on the result dictionary that is also written to
-bench/results/ingest.json, so the table can always be rebuilt from the JSON.
+A run's figures live in one dictionary, written to ``bench/results/<name>.json``
+(gitignored) and printed as aligned tables.
 """
 
 from __future__ import annotations
 
+import argparse
+import functools
+import json
+import os
+import platform
+import random
+import signal
+import statistics
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-TARGETS = {
-    "throughput_ratio_min": 0.60,  # reghook ingest throughput ≥ 60 % of bare Flask
-    "open_loop_p99_ms_max": 10.0,  # p99 < 10 ms at 300 deliveries/s
-    "worker_rss_mb_max": 80.0,     # one web worker < 80 MB RSS
-}
+from _cpu import background_load
+
+RESULTS = Path(__file__).resolve().parent / "results"
+log = functools.partial(print, flush=True)  # progress, as it happens
 # Other processes using more than this many cores during a phase make its
-# figures pessimistic: they are flagged rather than silently reported.
+# figures pessimistic: such phases are flagged rather than silently reported.
 BUSY_MACHINE_CORES = 0.25
 
 
-def _measured(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {name: b for name, b in results["backends"].items() if "skipped" not in b}
-
-
-def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each target, per backend: the figure, and whether it is met."""
-    rows = []
-    for backend, b in _measured(results).items():
-        ratio = b["throughput_ratio"]
-        rows.append({"target": "ingest throughput >= 60% of bare", "backend": backend,
-                     "figure": f"{ratio:.0%}" if ratio is not None else "n/a",
-                     "met": ratio is not None and ratio >= TARGETS["throughput_ratio_min"]})
-        p99 = b["reghook"]["open_loop"]["p99_ms"]
-        rows.append({"target": "p99 < 10 ms at 300/s", "backend": backend,
-                     "figure": f"{p99} ms",
-                     "met": p99 is not None and p99 < TARGETS["open_loop_p99_ms_max"]})
-        rss = b["reghook"]["worker_rss_mb_max"]
-        rows.append({"target": "web worker < 80 MB RSS", "backend": backend,
-                     "figure": f"{rss} MB",
-                     "met": rss is not None and rss < TARGETS["worker_rss_mb_max"]})
-    return rows
-
-
-def problems(results: dict[str, Any]) -> list[str]:
-    """What makes the figures untrustworthy: errors, unexpected answers, lost events."""
-    found = []
-    for backend, b in _measured(results).items():
-        for name in ("bare", "reghook"):
-            t = b[name]
-            if t["errors"]:
-                found.append(f"{backend}/{name}: {t['errors']} non-2xx or failed requests "
-                             f"(statuses {t['statuses']})")
-            if t["unexpected"]:
-                found.append(f"{backend}/{name}: {t['unexpected']} answers were 2xx but not "
-                             f"the expected {t['expected_status']} for a new delivery "
-                             f"(statuses {t['statuses']})")
-        stored, accepted = b["reghook"]["stored_events"], b["reghook"]["statuses"]
-        answered = sum(n for status, n in accepted.items() if status.startswith("2"))
-        if stored != answered:
-            found.append(f"{backend}: {answered} deliveries answered 2xx but {stored} "
-                         "events stored")
+def parser(doc: str, name: str) -> argparse.ArgumentParser:
+    """The options every benchmark has; each adds its own."""
+    found = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    found.add_argument("--quick", action="store_true", help="smoke run: not figures to quote")
+    found.add_argument("--settle", type=float, default=20.0, help="wait up to this many seconds "
+                       "for other load to calm down (default 20; --quick: 0)")
+    found.add_argument("--json", type=Path, default=RESULTS / f"{name}.json", help="figures file")
+    found.add_argument("--strict", action="store_true", help="exit 1 on a missed target too")
     return found
 
 
-def warnings(results: dict[str, Any]) -> list[str]:
-    """Phases during which other processes kept the machine busy."""
-    found = []
-    for backend, b in _measured(results).items():
-        for name in ("bare", "reghook"):
-            for phase in ("saturation", "open_loop"):
-                other = b[name][phase]["cpu"]["other_cores"]
-                if other > BUSY_MACHINE_CORES:
-                    found.append(f"{backend}/{name} {phase}: other processes used {other} "
-                                 "cores on average")
-    return found
+def begin(plan: dict[str, Any], targets: dict[str, Any]) -> dict[str, Any]:
+    """The result dictionary's header; SIGTERM made to unwind like Ctrl-C (servers stopped)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    return {"date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "machine": {"cpus": len(os.sched_getaffinity(0)),
+                        "python": platform.python_version(), "platform": platform.platform(),
+                        "background_cores_at_start": background_load(1.0)},
+            "plan": plan, "targets": targets}
 
 
-def _ms(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.2f}" if value < 100 else f"{value:.0f}"
+def finish(results: dict[str, Any], table: Callable[[dict[str, Any]], str], path: Path,
+           strict: bool) -> int:
+    """Write the JSON, print the table and problems; 1 on problems (or a missed target, strict)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(f"\n{table(results)}\n\nwritten: {path} ({results.get('elapsed_s')} s)")
+    for problem in results.get("problems", []):
+        print(f"PROBLEM: {problem}", file=sys.stderr)
+    missed = not all(row["met"] for row in results["verdicts"])
+    return 1 if results.get("problems") or (strict and missed) else 0
 
 
-def _row(label: str, t: dict[str, Any], ratio: str) -> str:
-    sat, fixed = t["saturation"], t["open_loop"]
-    other = f"{sat['cpu']['other_cores']:.2f}/{fixed['cpu']['other_cores']:.2f}"
-    cpu = sat["cpu"].get("server_cpu_ms_per_request")
-    return (f"{label:<22}{sat['ok_rps'] or 0:>9.0f}{_ms(sat['p50_ms']):>8}{_ms(sat['p99_ms']):>8}"
-            f"{ratio:>7}{_ms(cpu):>8}{_ms(fixed['p50_ms']):>10}{_ms(fixed['p99_ms']):>8}"
-            f"{_ms(fixed['max_ms']):>8}{t['errors']:>7}{t['worker_rss_mb_max']:>8}{other:>11}")
+def stats(values: Sequence[float], digits: int = 1) -> dict[str, Any]:
+    """n, min, max and nearest-rank median, p90, p99 of the values (units as given)."""
+    ordered = sorted(values)
+    if not ordered:
+        return {"n": 0, "median": None, "p90": None, "p99": None, "min": None, "max": None}
+    # ceil(n * pct / 100) in integers, so floats never move a rank.
+    rank = {key: max(1, -(-len(ordered) * pct // 100)) for key, pct in
+            (("median", 50), ("p90", 90), ("p99", 99), ("min", 0), ("max", 100))}
+    return {"n": len(ordered), **{key: round(ordered[r - 1], digits) for key, r in rank.items()}}
 
 
-def table(results: dict[str, Any]) -> str:
-    """The summary printed at the end of a run."""
-    plan = results["plan"]
-    lines = [
-        f"gunicorn -c deploy/gunicorn.conf.py: {plan['workers']} x {plan['worker_class']} "
-        f"workers per target, on {results['machine']['cpus']} CPUs shared with the load "
-        "generator",
-        f"saturation: closed loop, {plan['clients']} clients, {plan['saturation_s']} s per "
-        f"target; fixed rate: open loop {plan['rate']:.0f}/s, {plan['open_s']} s per target "
-        "(latency from the scheduled send time)",
-        "",
-        f"{'':<22}{'saturation':^40}{'at ' + format(plan['rate'], '.0f') + '/s':^26}"
-        f"{'':>7}{'worker':>8}{'other CPU':>11}",
-        f"{'target':<22}{'req/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'ratio':>7}{'CPU ms':>8}"
-        f"{'p50 ms':>10}{'p99 ms':>8}{'max ms':>8}{'errors':>7}{'RSS MB':>8}{'sat/fixed':>11}",
-    ]
-    for backend, b in results["backends"].items():
-        if "skipped" in b:
-            lines.append(f"{backend:<22}skipped: {b['skipped']}")
-            continue
-        ratio = b["throughput_ratio"]
-        lines.append(_row(f"bare Flask ({backend})", b["bare"], "1.00"))
-        lines.append(_row(f"reghook {backend}", b["reghook"],
-                          f"{ratio:.2f}" if ratio is not None else "n/a"))
-    s = results.get("startup")
-    if s:
-        lines += [
-            "",
-            "start-up of one web worker:",
-            f"  gunicorn -w 1 spawned -> first 200 on /healthz: "
-            f"{s['gunicorn_1_worker_to_healthz_s']['median']} s "
-            f"(median of {len(s['gunicorn_1_worker_to_healthz_s']['all'])})",
-            f"  `import deploy.wsgi` in a fresh interpreter: "
-            f"{s['import_deploy_wsgi_s']['median']} s for the import, "
-            f"{s['fresh_interpreter_import_process_s']['median']} s for the whole process; "
-            f"RSS after import {s['rss_after_import_mb']} MB; mlflow imported: "
-            f"{s['mlflow_imported']}",
-        ]
-    lines += [
-        "",
-        "CPU ms: server CPU (gunicorn workers, and PostgreSQL's backends for reghook) per request "
-        "at saturation. other CPU: cores used by processes that are not part of the benchmark.",
-        "",
-        "targets:",
-    ]
-    for row in results["verdicts"]:
-        mark = "MET   " if row["met"] else "MISSED"
-        lines.append(f"  {mark} {row['target']:<34} {row['backend']:<9} {row['figure']}")
-    for warning in results.get("warnings", []):
-        lines.append(f"  note: {warning}: figures are pessimistic")
-    return "\n".join(lines)
+def ratio(a: float | None, b: float | None) -> float | None:
+    """a / b, or None when either is missing."""
+    return None if a is None or not b else round(a / b, 3)
+
+
+def median_shift_ci(before: Sequence[float], after: Sequence[float], level: float = 0.90,
+                    resamples: int = 2000) -> tuple[float, float] | None:
+    """Seeded bootstrap interval of median(after) - median(before): when it reaches down to
+    zero, the samples cannot tell the two apart on this machine."""
+    if len(before) < 2 or len(after) < 2:
+        return None
+    rng, tail = random.Random(0), (1 - level) / 2
+    shifts = sorted(statistics.median(rng.choices(after, k=len(after)))
+                    - statistics.median(rng.choices(before, k=len(before))) for _ in range(resamples))
+    return (round(shifts[int(tail * resamples)], 1),
+            round(shifts[min(resamples - 1, int((1 - tail) * resamples))], 1))
+
+
+def num(value: float | None, digits: int = 1) -> str:
+    """A figure for a table cell ("n/a" when missing; no decimals from 100 up)."""
+    return "n/a" if value is None else f"{value:.{digits if abs(value) < 100 else 0}f}"
+
+
+def ci(interval: Sequence[float] | None) -> str:
+    """A bootstrap interval in ms."""
+    return "n/a" if interval is None else f"{interval[0]:+.0f}..{interval[1]:+.0f} ms"
+
+
+def columns(rows: Sequence[Sequence[Any]]) -> list[str]:
+    """Rows as aligned text: the first column left, the others right; the first row the header."""
+    cells = [[str(cell) for cell in row] for row in rows]
+    widths = [max(map(len, column)) for column in zip(*cells, strict=True)]
+    return ["  " + "  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i])
+                             for i, cell in enumerate(row)).rstrip() for row in cells]
+
+
+def verdict_lines(verdicts: list[dict[str, Any]], other_cores: list[str]) -> list[str]:
+    """The targets, met or missed, and the phases during which others kept the machine busy."""
+    return ["targets:", *(f"  {'MET   ' if row['met'] else 'MISSED'} {row['target']:<34} "
+                          f"{row['where']:<20} {row['figure']}" for row in verdicts),
+            *(f"  note: {note}: figures are pessimistic" for note in other_cores)]

@@ -1,8 +1,8 @@
-"""The baseline of bench/ingest.py: a bare Flask endpoint that reads the body and answers 204.
+"""bench/ingest.py's baseline: a bare Flask endpoint under the same gunicorn setup as reghook.
 
-Served by gunicorn with deploy/gunicorn.conf.py, like reghook, so the ratio
-reghook/bare isolates what reghook adds (verify, parse, store, JSON answer)
-from what any Flask app under this gunicorn setup costs.
+It reads the body (as reghook must) and answers 204, so the ratio reghook/bare
+isolates what reghook adds (verify, parse, store, answer) from what any Flask
+app costs.
 """
 
 from flask import Flask, request
@@ -12,7 +12,7 @@ app = Flask("bare")
 
 @app.post("/webhooks/mlflow")
 def receive() -> tuple[str, int]:
-    """Read the raw body (as reghook must) and answer 204 No Content."""
+    """Read the raw body and answer 204 No Content."""
     request.get_data()
     return "", 204
 
