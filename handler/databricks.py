@@ -8,7 +8,7 @@ reghook's: 5xx, 429, timeouts and connection errors are transient (the
 event is retried), other 4xx are permanent.
 
 The client is built on first use from ``DATABRICKS_HOST`` / ``DATABRICKS_TOKEN``
-or a config profile (read by the SDK itself, as SPEC's preamble says), so a worker
+or a config profile (read by the SDK itself, docs/configuration.md), so a worker
 that never sees a Databricks event needs no Databricks configuration. The
 SDK's own retry budget is kept short: the worker's queue, with its backoff
 and lease, is reghook's retry policy, and a worker thread blocked for five

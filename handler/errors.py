@@ -1,7 +1,7 @@
 """The exception tree of reghook.
 
 Each class decides how it surfaces: intake errors carry the HTTP status and
-the JSON ``error`` code of SPEC §1; processing errors decide retry-vs-fail.
+the JSON ``error`` code of docs/routes.md; processing errors decide retry-vs-fail.
 
 ::
 

@@ -1,6 +1,6 @@
 """The gates: pure functions from facts about a candidate (and the champion) to a Verdict.
 
-SPEC §4: a gate that cannot be evaluated fails with a clear detail, except
+docs/policy.md#gates: a gate that cannot be evaluated fails with a clear detail, except
 the champion comparisons, which pass with "no champion yet" when the alias
 is unset. Metric gates come first, recall first among them.
 """

@@ -1,4 +1,4 @@
-"""Outcomes: what happened to a model version, as reported to people (SPEC §6).
+"""Outcomes: what happened to a model version, as reported to people (docs/processing.md#notification-kinds).
 
 The governance use cases produce :class:`Outcome` values; the outbox stores
 them and the channels render them. Plain values, no I/O.

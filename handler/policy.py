@@ -1,4 +1,4 @@
-"""The policy file (SPEC §3): YAML with ``${VAR}`` interpolation, validated with pydantic.
+"""The policy file (docs/policy.md): YAML with ``${VAR}`` interpolation, validated with pydantic.
 
 :func:`load_policy` returns a :class:`PolicyFile`; :func:`check_policy`
 returns every error with its path (``models.0.gates.metrics.recall.min``)
@@ -49,7 +49,7 @@ class ChampionGate(_Strict):
 
 
 class Gates(_Strict):
-    """The gates of one model (SPEC §4)."""
+    """The gates of one model (docs/policy.md#gates)."""
 
     metrics: dict[str, MetricGate] = Field(default_factory=dict)
     champion: ChampionGate | None = None

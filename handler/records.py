@@ -1,4 +1,4 @@
-"""Records reghook keeps about its decisions: audit entries and alias moves (SPEC §7)."""
+"""Records reghook keeps about its decisions: audit entries and alias moves (docs/admin-api.md)."""
 
 from __future__ import annotations
 

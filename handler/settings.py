@@ -1,6 +1,6 @@
 """Typed configuration: the only module that reads the environment.
 
-Every setting is ``REGHOOK_<NAME>`` (SPEC §1, §2, §7, §9). Lists of secrets
+Every setting is ``REGHOOK_<NAME>`` (docs/configuration.md). Lists of secrets
 are comma-separated so a secret can be rotated by configuring old and new
 side by side.
 """

@@ -70,7 +70,7 @@ def verify_mlflow(
     now: float,
     tolerance_s: int,
 ) -> None:
-    """Verify an MLflow webhook delivery (SPEC §1, REFERENCE "MLflow OSS webhooks")."""
+    """Verify an MLflow webhook delivery (docs/routes.md#mlflow-webhooks)."""
     if not delivery_id or not timestamp or not signature:
         raise MissingSignature(
             "X-MLflow-Delivery-Id, X-MLflow-Timestamp and X-MLflow-Signature are required."

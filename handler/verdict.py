@@ -1,4 +1,4 @@
-"""Gate results and verdicts: what validation concluded, as plain values (SPEC §4)."""
+"""Gate results and verdicts: what validation concluded, as plain values (docs/policy.md#gate-results)."""
 
 from __future__ import annotations
 

@@ -141,21 +141,7 @@ def run_demo(root: Path | None = None) -> None:
         _settle(stack)
         console.print(f"   aliases now: {_aliases(client)}", highlight=False)
 
-        console.rule("[bold]6. v3 misbehaves in production: one-command rollback")
-        # Exactly what `reghook rollback` and POST /api/models/<name>/rollback do.
-        event_id, _ = stack.store.ingest(
-            source="cli", event_type="rollback.requested", idempotency_key=f"demo:{uuid.uuid4()}",
-            status="queued", headers={}, body=json.dumps(
-                {"model": MODEL, "reason": "demo: latency regression", "actor": "cli:demo"}))
-        stack.runtime.wake()
-        _wait("the rollback", lambda: _event(stack, event_id)["status"] in ("done", "failed"))
-        _settle(stack)
-        event = _event(stack, event_id)
-        if event["status"] != "done":
-            raise DemoFailed(f"rollback failed: {event['last_error']}")
-        console.print(f"   {event['reason']}; v3 is tagged "
-                      f"{client.get_model_version(MODEL, v3).tags['reghook.status']}", highlight=False)
-        _expect_champion(client, v1)
+        _rollback_step(stack, client, v3, v1)
 
         console.rule("[bold]7. the audit trail")
         _history(stack)
@@ -165,3 +151,23 @@ def run_demo(root: Path | None = None) -> None:
         console.print("[bold green]demo finished: every step checked against the registry")
     finally:
         stack_context.__exit__(None, None, None)
+
+
+def _rollback_step(stack: Stack, client: Any, current: str, previous: str) -> None:
+    """Step 6: roll the champion back from ``current`` to ``previous``, as the CLI would."""
+    console.rule(f"[bold]6. v{current} misbehaves in production: one-command rollback")
+    # Exactly what `reghook rollback` and POST /api/models/<name>/rollback do.
+    event_id, _ = stack.store.ingest(
+        source="cli", event_type="rollback.requested", idempotency_key=f"demo:{uuid.uuid4()}",
+        status="queued", headers={}, body=json.dumps(
+            {"model": MODEL, "reason": "demo: latency regression", "actor": "cli:demo"}))
+    stack.runtime.wake()
+    _wait("the rollback", lambda: _event(stack, event_id)["status"] in ("done", "failed"))
+    _settle(stack)
+    event = _event(stack, event_id)
+    if event["status"] != "done":
+        raise DemoFailed(f"rollback failed: {event['last_error']}")
+    console.print(f"   {event['reason']}; v{current} is tagged "
+                  f"{client.get_model_version(MODEL, current).tags['reghook.status']}",
+                  highlight=False)
+    _expect_champion(client, previous)

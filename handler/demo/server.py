@@ -1,6 +1,6 @@
 """A real local ``mlflow server`` (sqlite backend), for the demo and the test session.
 
-Started with the environment REFERENCE.md lists so it delivers signed
+Started with the environment docs/configuration.md lists so it delivers signed
 webhooks to loopback over plain http, picks up new webhooks at once, and
 keeps its webhook secrets readable across restarts.
 """

@@ -3,7 +3,8 @@
 Slack gets Block Kit, Teams an Adaptive Card in the Workflows envelope, the
 ``webhook`` channel a JSON body (signed later, in ``send``), the ``log``
 channel one JSON line. Every one leads with the headline, then the detail
-(see :mod:`handler.notify.wording`). Limits are REFERENCE.md's; content that
+(see :mod:`handler.notify.wording`). Limits are Slack's and Teams' published
+ones (docs/processing.md); content that
 does not fit is shortened with "…" and the message says how many gates it
 left out — a message is never rejected for its size.
 """

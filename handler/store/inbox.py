@@ -224,7 +224,7 @@ class Inbox:
         if row is None:
             return None
         if row.status == "rejected":
-            # SPEC §2: rejected payloads are kept for inspection, never processed.
+            # docs/processing.md: rejected payloads are kept for inspection, never processed.
             raise Conflict(f"Event {event_id} was rejected at intake (invalid payload); "
                            "it cannot be replayed.")
         new_id, _ = self.ingest(

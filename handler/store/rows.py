@@ -1,4 +1,4 @@
-"""Rows as JSON: the shapes the admin API and ``--json`` promise (SPEC §7)."""
+"""Rows as JSON: the shapes the admin API and ``--json`` promise (docs/admin-api.md)."""
 
 from __future__ import annotations
 

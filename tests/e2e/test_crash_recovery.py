@@ -1,4 +1,4 @@
-"""A worker process killed at any step boundary loses nothing and duplicates nothing (SPEC §2).
+"""A worker process killed at any step boundary loses nothing and duplicates nothing (docs/processing.md).
 
 ``tests/support/crashing_worker.py`` runs a worker whose registry or ledger
 SIGKILLs its own process at a step boundary, as an OOM kill or a node loss

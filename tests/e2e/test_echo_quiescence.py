@@ -1,4 +1,4 @@
-"""MLflow echoes every registry write back as a webhook; reghook's own echoes cause nothing (SPEC §2).
+"""MLflow echoes every registry write back as a webhook; reghook's own echoes cause nothing.
 
 The session's mlflow server really sends the echoes here. Each test counts
 the worker's registry writes and the registry calls of every event, waits

@@ -1,4 +1,4 @@
-"""At most one model version per (model, run), whatever arrives at once (SPEC §2).
+"""At most one model version per (model, run), whatever arrives at once (docs/processing.md).
 
 The same run-finished event is re-sent by its sender (new idempotency keys),
 duplicated (same keys) and governed synchronously at the same moment, first

@@ -1,4 +1,4 @@
-"""Every gate of SPEC §4, passing and failing, on real churn models in a real MLflow registry.
+"""Every gate of docs/policy.md#gates, passing and failing, on real churn models in a real MLflow registry.
 
 Each test governs one run with reghook running beside the session's mlflow
 server and then reads what reghook wrote (tags, aliases) back from the

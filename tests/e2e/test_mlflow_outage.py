@@ -1,4 +1,4 @@
-"""An MLflow outage delays governance but loses and fails nothing (SPEC §2: transient errors).
+"""An MLflow outage delays governance but loses and fails nothing (docs/processing.md: transient errors).
 
 This test stops and restarts its OWN tracking server (same port, same
 database and artifacts), never the session's: other tests share that one.

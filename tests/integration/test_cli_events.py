@@ -1,4 +1,4 @@
-"""``reghook db upgrade``, ``events list``, ``events show`` and ``replay`` (SPEC §8).
+"""``reghook db upgrade``, ``events list``, ``events show`` and ``replay`` (docs/cli.md).
 
 Exit codes: 0 success, 1 the operation failed, 2 usage or configuration error.
 """

@@ -1,4 +1,4 @@
-"""The same delivery arriving many times at once is stored once (SPEC §1, §9).
+"""The same delivery arriving many times at once is stored once (docs/routes.md).
 
 A real gunicorn with four worker processes, fifty threads released together
 by a barrier, once over SQLite (one host) and once over PostgreSQL.

@@ -3,7 +3,7 @@
 Arbitrary header values and bodies, sometimes correctly signed so that the
 parsing and storing paths behind authentication are explored too. For every
 request: no 5xx, a JSON ``{"error": ...}`` body on 4xx, and nothing stored
-unless the request was authentic (SPEC §1).
+unless the request was authentic (docs/routes.md).
 """
 
 from __future__ import annotations

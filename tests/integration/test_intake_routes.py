@@ -1,6 +1,6 @@
 """The front door through Flask's test client: every inbound route, the admin API, health, metrics.
 
-SPEC §1 (inbound routes and responses) and §7 (admin API). Every rejected
+docs/routes.md (inbound routes and responses) and §7 (admin API). Every rejected
 request must answer ``{"error", "detail"}`` and leave nothing unauthenticated
 in the store.
 """
@@ -57,7 +57,7 @@ RUN_FINISHED = {"type": "run.finished", "run_id": "02ad50577ae84b118e8ff9bee7d97
 
 
 def assert_error(response, status: int, code: str) -> dict:
-    """A 4xx/5xx answer with the JSON error shape of SPEC §1."""
+    """A 4xx/5xx answer with the JSON error shape of docs/routes.md."""
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.is_json
     body = response.get_json()

@@ -3,7 +3,7 @@
 Time is a fake clock the tests move by hand: nothing sleeps, and every
 "how long does it wait" is read from the store as ``next_due_in()``.
 
-Status matrix (REFERENCE.md: Slack, Teams, Standard Webhooks):
+Status matrix (the published Slack, Teams and Standard Webhooks behaviour):
 
 ==========================  ========  ================================================
 answer                      retried?  wait

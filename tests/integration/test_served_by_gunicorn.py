@@ -1,7 +1,7 @@
 """What only a real gunicorn shows: chunked bodies, broken chunked encoding, multiprocess metrics.
 
 Flask's MAX_CONTENT_LENGTH does not turn an over-long chunked body into a 413
-under gunicorn (REFERENCE.md "Concurrency facts"); the test client cannot
+under gunicorn (a known Flask/gunicorn behaviour); the test client cannot
 show that, so these requests go over a socket.
 """
 

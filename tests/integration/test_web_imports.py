@@ -1,4 +1,4 @@
-"""The web process stays light: serving requests never imports mlflow or databricks.sdk (SPEC §2).
+"""The web process stays light: serving requests never imports mlflow or databricks.sdk (docs/processing.md).
 
 Checked from a fresh interpreter, because this test session itself has
 imported mlflow long ago.

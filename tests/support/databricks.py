@@ -2,7 +2,7 @@
 
 Only Databricks is faked: calls to the local mlflow server pass through, so
 the MLflow side of every test is the real server. Request and response
-shapes are those of REFERENCE.md (Databricks) and databricks-sdk 0.162.
+shapes are Databricks' documented ones and databricks-sdk 0.162.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def fake_workspace(*passthru: str) -> Iterator[FakeWorkspace]:
 
 def registry_event(event: str, model: str, version: str | int | None,
                    **fields: Any) -> dict[str, Any]:
-    """A Workspace Model Registry webhook body (REFERENCE.md's documented shape)."""
+    """A Workspace Model Registry webhook body (Databricks' documented shape)."""
     body: dict[str, Any] = {"event": event, "webhook_id": uuid.uuid4().hex,
                             "event_timestamp": 1700000000000, "model_name": model,
                             "text": f"{event} on {model}"}

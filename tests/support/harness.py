@@ -24,7 +24,7 @@ WEBHOOK_SECRET = "mlflow-webhook-secret"
 
 
 def policy_yaml(model: str, experiment: str, **overrides: Any) -> str:
-    """A churn policy like SPEC §3's, with every gate on."""
+    """A churn policy like docs/policy.md's, with every gate on."""
     import yaml
 
     policy: dict[str, Any] = {

@@ -1,6 +1,6 @@
 """Helpers for tests that talk to reghook over HTTP: signed deliveries and a real gunicorn.
 
-The signers here are written from the published formats (REFERENCE.md), not
+The signers here are written from the published formats (docs/routes.md), not
 imported from :mod:`handler.signatures`, so a bug there cannot hide itself
 by signing and verifying the same wrong way.
 """

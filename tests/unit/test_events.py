@@ -1,4 +1,4 @@
-"""Parsing verified deliveries into :class:`handler.events.Intake` (SPEC §1 "Event types")."""
+"""Parsing verified deliveries into :class:`handler.events.Intake` (docs/routes.md "Event types")."""
 
 from __future__ import annotations
 

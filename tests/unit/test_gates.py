@@ -1,4 +1,4 @@
-"""The gates and the verdict (SPEC §4): pure functions from facts to a Verdict, no I/O."""
+"""The gates and the verdict (docs/policy.md#gates): pure functions from facts to a Verdict, no I/O."""
 
 from __future__ import annotations
 

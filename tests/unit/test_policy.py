@@ -1,4 +1,4 @@
-"""The policy file (SPEC §3): ``${VAR}`` interpolation, validation, and every error with its path."""
+"""The policy file (docs/policy.md): ``${VAR}`` interpolation, validation, and every error with its path."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from handler.errors import ConfigError
 from handler.policy import check_policy, interpolate, load_policy
 
-SPEC_EXAMPLE = """
+DOCS_EXAMPLE = """
 channels:
   team:
     type: slack
@@ -46,7 +46,7 @@ models:
       guard: revert
     notify: [team]
 """
-SPEC_ENV = {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/x",
+DOCS_ENV = {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/x",
             "AUDIT_WEBHOOK_URL": "https://audit.example/hook",
             "AUDIT_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
 
@@ -92,11 +92,11 @@ def test_an_unset_variable_makes_the_policy_invalid(tmp_path):
     assert errors == ["${MODEL_NAME}: environment variable is not set"]
 
 
-# --- the SPEC example ---------------------------------------------------------------------
+# --- the docs example --------------------------------------------------------------------
 
 
 def test_the_spec_example_loads(tmp_path):
-    policy = load_policy(write(tmp_path, SPEC_EXAMPLE), SPEC_ENV)
+    policy = load_policy(write(tmp_path, DOCS_EXAMPLE), DOCS_ENV)
     model = policy.for_model("workspace.default.quickbite_churn_predictor")
     assert model is not None
     assert model.register_mode == "always"
@@ -105,7 +105,7 @@ def test_the_spec_example_loads(tmp_path):
     assert model.on_pass.aliases == ["staging"]
     assert model.protected_alias == "champion"
     assert policy.channels["team"].url is not None
-    assert policy.channels["team"].url.get_secret_value() == SPEC_ENV["SLACK_WEBHOOK_URL"]
+    assert policy.channels["team"].url.get_secret_value() == DOCS_ENV["SLACK_WEBHOOK_URL"]
     assert policy.channels_for(model) == ["team"]
     assert policy.for_experiment("/Shared/QuickBite_Churn_Prediction") is model
     assert policy.for_model("workspace.default.QUICKBITE_churn_predictor") is None  # exact names

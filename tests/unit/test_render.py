@@ -1,4 +1,4 @@
-"""Rendering: every outcome kind, every channel, against REFERENCE.md's shapes and limits.
+"""Rendering: every outcome kind, every channel, against Slack's and Teams' published shapes and limits.
 
 Snapshots live in tests/fixtures/snapshots/<kind>.json, one readable file per
 outcome with all four channels. After an intended change, regenerate them
@@ -221,7 +221,7 @@ def test_urls_in_a_failure_reason_are_scrubbed_from_every_rendering():
 
 
 def check_slack_limits(payload: dict) -> None:
-    """REFERENCE.md: ≤ 50 blocks, sections ≤ 3000, header ≤ 150, ≤ 10 fields of ≤ 2000."""
+    """Slack: ≤ 50 blocks, sections ≤ 3000, header ≤ 150, ≤ 10 fields of ≤ 2000."""
     assert set(payload) == {"text", "blocks"} and payload["text"]
     assert 1 <= len(payload["blocks"]) <= 50
     for block in payload["blocks"]:
@@ -241,7 +241,7 @@ def check_slack_limits(payload: dict) -> None:
 
 
 def check_teams_shape(payload: dict) -> None:
-    """REFERENCE.md's Workflows envelope, exactly, around an Adaptive Card 1.4, ≤ 26 KB."""
+    """Teams' Workflows envelope, exactly, around an Adaptive Card 1.4, ≤ 26 KB."""
     assert set(payload) == {"type", "attachments"} and payload["type"] == "message"
     (attachment,) = payload["attachments"]
     assert attachment.keys() == {"contentType", "contentUrl", "content"}

@@ -1,4 +1,4 @@
-"""Signature verification (SPEC §1): published vectors, real captured deliveries, hostile headers.
+"""Signature verification (docs/routes.md): published vectors, real captured deliveries, hostile headers.
 
 The verifiers are pure: every test passes ``now`` and the secrets in.
 """
@@ -24,7 +24,7 @@ from handler.errors import (
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
-# Standard Webhooks reference vector (REFERENCE.md).
+# The Standard Webhooks published reference vector.
 SW_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 SW_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek"
 SW_TIMESTAMP = 1614265330

@@ -1,4 +1,4 @@
-"""The worker loop (SPEC §2): claim → process → done / retry with backoff / failed; leases.
+"""The worker loop (docs/processing.md): claim → process → done / retry with backoff / failed; leases.
 
 A fake process function stands in for governance; the store is the real
 SQLite one, so claims, leases and fencing are the real queries.
