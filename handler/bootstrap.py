@@ -85,7 +85,7 @@ def build_worker(settings: Settings, store: Store | None = None, *,
 
     configure(settings.log_level)
     store = store or build_store(settings)
-    policies = load_policy(settings.policy)
+    policies = load_policy(settings.policy, unity_catalog=settings.unity_catalog)
     owner = owner or worker_owner(settings)
     context = build_context(settings, store, policies, registry=registry, workspace=workspace,
                             owner=owner)

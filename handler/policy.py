@@ -23,6 +23,9 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-/ ]+$")
 
 
+# A Unity Catalog model name: catalog.schema.model, no empty part, no quotes or spaces.
+UC_NAME = re.compile(r"^[^.\s'`]+\.[^.\s'`]+\.[^.\s'`]+$")
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -127,6 +130,15 @@ class PolicyFile(_Strict):
                        if channel not in self.effective_channels]
         return errors
 
+    def unity_catalog_errors(self) -> list[str]:
+        """What Unity Catalog refuses: every model name must be ``catalog.schema.model``.
+
+        (The policy has no stage settings; Unity Catalog has no stages, only aliases.)
+        """
+        return [f"models.{index}.name: {model.name!r} is not a Unity Catalog name: "
+                "use three parts, catalog.schema.model"
+                for index, model in enumerate(self.models) if not UC_NAME.match(model.name)]
+
     @property
     def effective_channels(self) -> dict[str, ChannelConfig]:
         """The configured channels, or the default ``log`` channel when none are."""
@@ -167,8 +179,12 @@ def _errors_with_paths(exc: ValidationError) -> list[str]:
     ]
 
 
-def check_policy(path: str | Path, env: dict[str, str] | None = None) -> tuple[PolicyFile | None, list[str]]:
-    """Load and validate a policy file; return it (or None) and every error with its path."""
+def check_policy(path: str | Path, env: dict[str, str] | None = None, *,
+                 unity_catalog: bool = False) -> tuple[PolicyFile | None, list[str]]:
+    """Load and validate a policy file; return it (or None) and every error with its path.
+
+    ``unity_catalog``: the governed registry is Unity Catalog, whose names have three parts.
+    """
     path = Path(path)
     if not path.exists():
         return None, [f"{path}: no such file"]
@@ -185,12 +201,15 @@ def check_policy(path: str | Path, env: dict[str, str] | None = None) -> tuple[P
     except ValidationError as exc:
         return None, [*errors, *_errors_with_paths(exc)]
     errors += policy.reference_errors()
+    if unity_catalog:
+        errors += policy.unity_catalog_errors()
     return (policy if not errors else None), errors
 
 
-def load_policy(path: str | Path, env: dict[str, str] | None = None) -> PolicyFile:
+def load_policy(path: str | Path, env: dict[str, str] | None = None, *,
+                unity_catalog: bool = False) -> PolicyFile:
     """Load a valid policy or raise :class:`ConfigError` listing every error."""
-    policy, errors = check_policy(path, env)
+    policy, errors = check_policy(path, env, unity_catalog=unity_catalog)
     if policy is None:
         raise ConfigError(f"invalid policy {path}:\n  " + "\n  ".join(errors))
     return policy

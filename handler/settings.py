@@ -7,7 +7,7 @@ side by side.
 
 from __future__ import annotations
 
-from pydantic import SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,7 +20,7 @@ def _split(value: SecretStr | None) -> tuple[str, ...]:
 class Settings(BaseSettings):
     """reghook's settings, read from ``REGHOOK_*`` environment variables."""
 
-    model_config = SettingsConfigDict(env_prefix="REGHOOK_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="REGHOOK_", extra="ignore", populate_by_name=True)
 
     database_url: str = "sqlite:///reghook.db"
     policy: str = "./reghook.yaml"
@@ -49,6 +49,15 @@ class Settings(BaseSettings):
     worker_id: str | None = None
     log_level: str = "INFO"
 
+    # MLflow's own variables, read as they are: they decide which registry is governed.
+    mlflow_tracking_uri: str | None = Field(
+        default=None, validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "mlflow_tracking_uri"))
+    mlflow_registry_uri: str | None = Field(
+        default=None, validation_alias=AliasChoices("MLFLOW_REGISTRY_URI", "mlflow_registry_uri"))
+    # The registry watch (docs/processing.md): seconds between looks; unset → 60 on
+    # Unity Catalog (which sends no registry webhooks), off elsewhere; 0 → off.
+    watch_interval_s: float | None = None
+
     @field_validator("mlflow_secrets", "databricks_secrets", "databricks_authorization",
                      "databricks_jobs_password", "events_secrets", "admin_token", mode="before")
     @classmethod
@@ -60,6 +69,23 @@ class Settings(BaseSettings):
         if isinstance(value, SecretStr) and not value.get_secret_value().strip():
             return None
         return value
+
+    @property
+    def unity_catalog(self) -> bool:
+        """Whether the governed registry is Unity Catalog (MLflow's rule: explicit
+        ``databricks-uc``, or the default registry of a ``databricks`` tracking URI)."""
+        registry = self.mlflow_registry_uri
+        if registry:
+            return registry.startswith("databricks-uc")
+        tracking = self.mlflow_tracking_uri or ""
+        return tracking == "databricks" or tracking.startswith("databricks://")
+
+    @property
+    def watch_every_s(self) -> float:
+        """Seconds between looks of the registry watch (0: off)."""
+        if self.watch_interval_s is not None:
+            return max(0.0, self.watch_interval_s)
+        return 60.0 if self.unity_catalog else 0.0
 
     @property
     def mlflow_secret_list(self) -> tuple[str, ...]:

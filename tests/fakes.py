@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from handler.errors import PermanentError
+from handler.errors import PermanentError, TransientError
 from handler.gates import DatasetFact, ModelFacts
 from handler.governance.ports import JobRunFacts, RunInfo, VersionInfo
 
@@ -33,16 +33,21 @@ class FakeVersion:
     source: str
     status: str = "READY"
     tags: dict[str, str] = field(default_factory=dict)
+    status_message: str | None = None
 
 
 class FakeRegistry:
     """The model registry and tracking server, in dicts."""
 
-    def __init__(self, ui_url: str = "http://mlflow.test") -> None:
+    def __init__(self, ui_url: str = "http://mlflow.test", *, unity_catalog: bool = False) -> None:
         self.ui_url = ui_url
+        self.unity_catalog = unity_catalog
+        # What a new version's status is on creation ("PENDING_REGISTRATION" as in UC).
+        self.created_status = "READY"
         self.runs: dict[str, RunInfo] = {}
         self.experiments: dict[str, str] = {}  # id -> name
         self.signatures: dict[str, dict[str, str] | None] = {}  # source -> inputs
+        self.inputs_only: set[str] = set()  # sources whose signature declares no outputs
         self.versions: dict[tuple[str, str], FakeVersion] = {}
         self.aliases: dict[tuple[str, str], str] = {}  # (model, alias) -> version
         self.log: list[tuple[str, tuple[Any, ...]]] = []
@@ -84,7 +89,8 @@ class FakeRegistry:
     def _new_version(self, model: str, source: str, run_id: str,
                      tags: dict[str, str]) -> FakeVersion:
         number = str(1 + sum(1 for (m, _v) in self.versions if m == model))
-        stored = FakeVersion(model, number, run_id, source, tags=dict(tags))
+        stored = FakeVersion(model, number, run_id, source, status=self.created_status,
+                             tags=dict(tags))
         self.versions[(model, number)] = stored
         return stored
 
@@ -92,7 +98,7 @@ class FakeRegistry:
         aliases = tuple(a for (m, a), v in self.aliases.items()
                         if m == stored.name and v == stored.version)
         return VersionInfo(stored.name, stored.version, stored.run_id, stored.source,
-                           stored.status, dict(stored.tags), aliases)
+                           stored.status, dict(stored.tags), aliases, stored.status_message)
 
     # --- the Registry port ---------------------------------------------------------
 
@@ -152,8 +158,24 @@ class FakeRegistry:
     def wait_ready(self, version: VersionInfo, timeout_s: float) -> VersionInfo:
         stored = self.versions[(version.name, version.version)]
         if stored.status == "FAILED_REGISTRATION":
-            raise PermanentError(f"{version.name} v{version.version} failed registration")
+            raise PermanentError(f"{version.name} v{version.version} failed registration: "
+                                 f"{stored.status_message}")
+        if stored.status != "READY":
+            raise TransientError(f"{version.name} v{version.version} still {stored.status}")
         return replace(self._info(stored))
+
+    def has_full_signature(self, source: str) -> bool:
+        return self.signatures.get(source) is not None and source not in self.inputs_only
+
+    def aliases_of(self, model: str) -> dict[str, str] | None:
+        self._enter("aliases_of", model)
+        if not any(m == model for (m, _v) in self.versions):
+            return None
+        return {a: v for (m, a), v in self.aliases.items() if m == model}
+
+    def version_numbers(self, model: str) -> list[str]:
+        self._enter("version_numbers", model)
+        return [v for (m, v) in self.versions if m == model]
 
     def version_by_alias(self, model: str, alias: str) -> VersionInfo | None:
         self._enter("version_by_alias", model, alias)

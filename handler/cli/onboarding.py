@@ -31,8 +31,9 @@ def policy_check(path: str | None) -> None:
     """Validate the policy file; print every error with its path (exit 2 if invalid)."""
     from handler.policy import check_policy
 
-    path = path or load_settings().policy
-    loaded, errors = check_policy(path)
+    settings = load_settings()
+    path = path or settings.policy
+    loaded, errors = check_policy(path, unity_catalog=settings.unity_catalog)
     if errors:
         for error in errors:
             err_console.print(f"[red]✗[/red] {error}", highlight=False)

@@ -24,8 +24,11 @@ from handler.governance.writes import record
 from handler.outcomes import Outcome
 from handler.policy import ModelPolicy
 from handler.records import AuditEntry
+from handler.verdict import GateResult, Verdict
 
 RUNNING_STATES = ("RUNNING", "SCHEDULED")
+UC_SIGNATURE = GateResult("signature", False, None, "inputs and outputs",
+                          "Unity Catalog requires a model signature")
 
 
 def policy_for_run(ctx: Context, model: str | None, run: RunInfo) -> ModelPolicy | None:
@@ -53,6 +56,17 @@ def unrecorded_registration(ctx: Context, policy: ModelPolicy, run_id: str,
             and ctx.ledger.last_verdict(policy.name, version.version) is None)
 
 
+def reject_unregistered(ctx: Context, event_id: str, policy: ModelPolicy, run: RunInfo,
+                        verdict: Verdict, reason: str) -> Result:
+    """A run that is not registered: on the record and announced as ``rejected``."""
+    record(ctx, policy, [AuditEntry("rejected", policy.name, None, event_id, detail={
+        "run_id": run.run_id, "registered": False, "gates": verdict.to_json()})],
+        outcome=Outcome("rejected", policy.name, None, event_id, run_id=run.run_id,
+                        run_url=ctx.registry.run_url(run.experiment_id, run.run_id),
+                        gates=verdict.gates, reason=reason))
+    return done(f"failed the gates; {reason}")
+
+
 def govern_run(ctx: Context, event_id: str, run_id: str, model: str | None = None) -> Result:
     """Register (once), validate, tag and alias the model of a finished run."""
     run = ctx.registry.get_run(run_id)
@@ -64,6 +78,11 @@ def govern_run(ctx: Context, event_id: str, run_id: str, model: str | None = Non
     if policy is None:
         return ignored(f"no policy for {('model ' + repr(model)) if model else 'the run experiment'}")
     source, model_id = ctx.registry.model_source(run, policy.artifact_path)
+    if ctx.registry.unity_catalog and not ctx.registry.has_full_signature(source):
+        # Unity Catalog refuses such a model only after creating the registered
+        # model, leaving an empty one behind: never send it.
+        return reject_unregistered(ctx, event_id, policy, run, Verdict((UC_SIGNATURE,)),
+                                   "Unity Catalog requires a model signature")
 
     claim = ctx.ledger.claim_registration(policy.name, run_id, ctx.owner, event_id, ctx.lease_s)
     if claim.status == "busy":
@@ -83,14 +102,14 @@ def govern_run(ctx: Context, event_id: str, run_id: str, model: str | None = Non
     verdict = validate(ctx, policy, run, source, None)
     if policy.register_mode == "passing" and not verdict.passed:
         ctx.ledger.release_registration(policy.name, run_id, ctx.owner)
-        record(ctx, policy, [AuditEntry("rejected", policy.name, None, event_id, detail={
-            "run_id": run_id, "registered": False, "gates": verdict.to_json()})],
-            outcome=Outcome("rejected", policy.name, None, event_id, run_id=run_id,
-                            run_url=ctx.registry.run_url(run.experiment_id, run.run_id),
-                            gates=verdict.gates, reason="not registered (register: passing)"))
-        return done("failed the gates; not registered (register: passing)")
+        return reject_unregistered(ctx, event_id, policy, run, verdict,
+                                   "not registered (register: passing)")
 
     tags = governance_tags(policy, verdict, event_id, run_id, ctx.now_iso())
+    if ctx.registry.unity_catalog:
+        # Registration is asynchronous there: a version may still end
+        # FAILED_REGISTRATION, so it carries only who made it until it is READY.
+        tags = {k: v for k, v in tags.items() if k in (RUN_TAG, EVENT_TAG)}
     version = ctx.registry.create_version(policy.name, source, run_id, model_id, tags)
     result = converge(ctx, event_id, policy, run, version, verdict, registered_now=True,
                       written=tags)

@@ -40,12 +40,18 @@ class MlflowRegistry:
                  ui_url: str | None = None) -> None:
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
         self.tracking_uri = tracking_uri or self.client.tracking_uri
+        self.registry_uri = str(self.client._registry_uri)
         self.ui_url = (ui_url or self.tracking_uri).rstrip("/")
         self._experiments: dict[str, str] = {}
-        self._signatures: dict[str, dict[str, str] | None] = {}
+        self._signatures: dict[str, tuple[dict[str, str] | None, bool]] = {}
         self._logged_model_names: dict[str, tuple[str, str | None]] = {}
         self._artifact_locations: dict[str, str] = {}
         self._known_models: set[str] = set()
+
+    @property
+    def unity_catalog(self) -> bool:
+        """Whether the registry is Unity Catalog (``databricks-uc``)."""
+        return self.registry_uri.startswith("databricks-uc")
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         """Run one registry call, mapping MLflow and network errors to reghook's."""
@@ -121,12 +127,12 @@ class MlflowRegistry:
             raise PermanentError(f"run {run.run_id} has no model named {artifact_path!r}")
         return f"{run.artifact_uri.rstrip('/')}/{artifact_path}", None
 
-    def signature_inputs(self, source: str) -> dict[str, str] | None:
-        """Input column → type of the model's signature (None: no signature). Cached."""
+    def _signature(self, source: str) -> tuple[dict[str, str] | None, bool]:
+        """(input column → type, whether outputs are declared) of a model's signature. Cached."""
         if source not in self._signatures:
             mlmodel_uri = self._mlmodel_uri(source)
 
-            def read() -> dict[str, str] | None:
+            def read() -> tuple[dict[str, str] | None, bool]:
                 # Only the MLmodel file: get_model_info would resolve the
                 # logged model again (three more calls) to find it.
                 from mlflow.artifacts import download_artifacts
@@ -139,14 +145,24 @@ class MlflowRegistry:
                     except (OSError, MlflowException):
                         raise
                     except Exception:  # noqa: BLE001 - an unreadable MLmodel means "no signature"
-                        return None
+                        return None, False
                 if signature is None or signature.inputs is None:
-                    return None
-                return {str(c.get("name", i)): str(c.get("type", "?"))
-                        for i, c in enumerate(signature.inputs.to_dict())}
+                    return None, False
+                inputs = {str(c.get("name", i)): str(c.get("type", "?"))
+                          for i, c in enumerate(signature.inputs.to_dict())}
+                return inputs, signature.outputs is not None
 
             self._signatures[source] = self._call(f"signature of {source}", read)
         return self._signatures[source]
+
+    def signature_inputs(self, source: str) -> dict[str, str] | None:
+        """Input column → type of the model's signature (None: no signature)."""
+        return self._signature(source)[0]
+
+    def has_full_signature(self, source: str) -> bool:
+        """Whether the model declares both inputs and outputs (what Unity Catalog requires)."""
+        inputs, outputs = self._signature(source)
+        return inputs is not None and outputs
 
     def _mlmodel_uri(self, source: str) -> str:
         """Where a model source's MLmodel file is (logged models: their artifact location)."""
@@ -182,9 +198,10 @@ class MlflowRegistry:
         if not RUN_ID.match(run_id):
             raise PermanentError(f"{run_id!r} is not a valid run id")
         found = self._call(f"versions of run {run_id}", lambda: self.client.search_model_versions(
-            f"run_id = '{run_id}'", max_results=1000))
-        mine = [version_info(mv) for mv in found if mv.name == model]
-        return min(mine, key=lambda v: int(v.version)) if mine else None
+            f"run_id='{run_id}'", max_results=1000))
+        mine = [str(mv.version) for mv in found if mv.name == model]
+        # Unity Catalog's search results carry no tags or aliases: read the version itself.
+        return self.get_version(model, min(mine, key=int)) if mine else None
 
     def create_version(self, model: str, source: str, run_id: str, model_id: str | None,
                        tags: dict[str, str]) -> VersionInfo:
@@ -223,7 +240,8 @@ class MlflowRegistry:
             time.sleep(1)
             version = self.get_version(version.name, version.version)
         if version.status == "FAILED_REGISTRATION":
-            raise PermanentError(f"{version.name} v{version.version} failed registration")
+            raise PermanentError(f"{version.name} v{version.version} failed registration: "
+                                 f"{version.status_message or 'the registry gave no reason'}")
         return version
 
     def version_by_alias(self, model: str, alias: str) -> VersionInfo | None:
@@ -258,6 +276,33 @@ class MlflowRegistry:
             self._call(f"alias {model}@{alias}",
                        lambda: self.client.delete_registered_model_alias(model, alias))
 
+
+    def aliases_of(self, model: str) -> dict[str, str] | None:
+        """Alias → version of a registered model, in one call (None: no such model)."""
+        try:
+            found = self._call(f"model {model}", lambda: self.client.get_registered_model(model))
+        except RegistryNotFound:
+            return None
+        return {str(alias): str(version) for alias, version in (found.aliases or {}).items()}
+
+    def version_numbers(self, model: str, page_size: int = 1000) -> list[str]:
+        """Every version number of a model, listed by name (one condition: Unity Catalog allows no more).
+
+        The name goes into a filter string, where quotes cannot be escaped: a
+        name with a quote is refused, and every returned name is compared exactly.
+        """
+        if "'" in model or "\\" in model:
+            raise PermanentError(f"cannot list versions of {model!r}: quotes cannot be escaped")
+        numbers: list[str] = []
+        token = None
+        while True:
+            page = self._call(f"versions of {model}", partial(
+                self.client.search_model_versions, f"name='{model}'", max_results=page_size,
+                page_token=token))
+            numbers.extend(str(mv.version) for mv in page if mv.name == model)
+            token = page.token
+            if not token:
+                return numbers
 
     def finished_runs(self, experiment: str, since_ms: int) -> list[str]:
         """Ids of FINISHED runs of an experiment (by name or id) that ended after ``since_ms``."""

@@ -26,7 +26,8 @@ def version_info(mv: Any) -> VersionInfo:
     """A registry ``ModelVersion`` as a :class:`VersionInfo`."""
     return VersionInfo(name=mv.name, version=str(mv.version), run_id=mv.run_id or None,
                        source=mv.source or "", status=str(mv.status or "READY"),
-                       tags=dict(mv.tags or {}), aliases=tuple(mv.aliases or ()))
+                       tags=dict(mv.tags or {}), aliases=tuple(mv.aliases or ()),
+                       status_message=getattr(mv, "status_message", None) or None)
 
 
 def run_info(run: Any) -> RunInfo:

@@ -231,3 +231,20 @@ def test_load_policy_raises_config_error_listing_every_error(tmp_path):
         load_policy(path, {})
     message = str(raised.value)
     assert "models.0.register" in message and "models.1.name" in message
+
+
+# --- Unity Catalog ------------------------------------------------------------------------
+
+
+def test_a_two_part_name_is_refused_on_unity_catalog_with_its_path(tmp_path):
+    path = write(tmp_path, "models:\n  - name: default.churn\n  - name: workspace.default.churn\n")
+    policy, errors = check_policy(path, unity_catalog=True)
+    assert policy is None
+    assert errors == ["models.0.name: 'default.churn' is not a Unity Catalog name: "
+                      "use three parts, catalog.schema.model"]
+
+
+def test_three_part_names_pass_on_unity_catalog_and_any_name_elsewhere(tmp_path):
+    path = write(tmp_path, "models:\n  - name: workspace.default.quickbite_churn_predictor\n")
+    assert check_policy(path, unity_catalog=True)[1] == []
+    assert check_policy(write(tmp_path, "models:\n  - name: churn\n"))[1] == []

@@ -94,13 +94,13 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make_world(tmp_path: Path, template_db: Path, policies: list[dict[str, Any]],
-               owner: str = "worker-1") -> World:
+               owner: str = "worker-1", *, unity_catalog: bool = False) -> World:
     """A world over a fresh copy of the migrated ledger."""
     path = tmp_path / "ledger.db"  # one ledger, however many workers
     if not path.exists():
         shutil.copy(template_db, path)
     store = Store.from_url(f"sqlite:///{path}")
-    registry, workspace = FakeRegistry(), FakeWorkspace()
+    registry, workspace = FakeRegistry(unity_catalog=unity_catalog), FakeWorkspace()
     ctx = Context(registry=registry, ledger=store,
                   policies=PolicyFile.model_validate({"models": policies}), owner=owner,
                   lease_s=30, ready_timeout_s=5, workspace=workspace,
