@@ -99,6 +99,12 @@ def build_worker(settings: Settings, store: Store | None = None, *,
                                       event.body),
         notifier, owner=owner, policies=policies)
     runtime.context = context
+    if settings.watch_every_s > 0:
+        from handler.governance.watch import watch
+
+        runtime.watch = lambda: len([c for c in watch(context, store, store, settings.watch_every_s)
+                                     if c.new])
+        runtime.watch_every_s = settings.watch_every_s
     return runtime
 
 

@@ -22,10 +22,12 @@ from typing import Any
 import click
 
 from handler.cli.events import events_group, replay
-from handler.cli.governance import govern, history, promote, rollback, sweep
+from handler.cli.govern import govern
+from handler.cli.governance import history, promote, rollback, sweep
 from handler.cli.onboarding import demo, emit_group, policy_group, webhooks_group
 from handler.cli.output import err_console
 from handler.cli.serve import db_group, serve, worker
+from handler.cli.watch import watch
 from handler.errors import ConfigError, ReghookError
 
 __all__ = ["ReghookGroup", "main"]
@@ -55,6 +57,6 @@ def main() -> None:
 
 for _command in (serve, worker, db_group,
                  events_group, replay,
-                 govern, promote, rollback, history, sweep,
+                 govern, promote, rollback, history, sweep, watch,
                  policy_group, webhooks_group, emit_group, demo):
     main.add_command(_command)

@@ -1,4 +1,4 @@
-"""Commands that act on the registry: ``govern``, ``promote``, ``rollback``, ``history``, ``sweep``.
+"""Commands that act on the registry: ``promote``, ``rollback``, ``history``, ``sweep``.
 
 Each stores an event (source ``cli`` or ``sweep``) and, where the command is
 synchronous, processes exactly that event in this process, so the audit
@@ -11,12 +11,15 @@ import getpass
 import json
 import sys
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from handler.cli.inputs import load_settings, open_store, since_bound
 from handler.cli.output import console, emit_json, err_console, history_table
+
+if TYPE_CHECKING:
+    from handler.worker.runtime import WorkerRuntime
 
 
 def _actor() -> str:
@@ -26,14 +29,18 @@ def _actor() -> str:
         return "cli"
 
 
-def _run_now(event_type: str, payload: dict[str, Any], as_json: bool) -> None:
-    """Store a ``cli`` event and process it here, synchronously; exit 1 if it failed."""
+def worker_here() -> WorkerRuntime:
+    """A worker in this process, over the configured store (created on first use)."""
     from handler.bootstrap import build_worker
     from handler.store import upgrade
 
     settings = load_settings()
     upgrade(settings.database_url)
-    runtime = build_worker(settings)
+    return build_worker(settings)
+
+
+def process_now(runtime: WorkerRuntime, event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Store a ``cli`` event, process exactly it here, send its news; the event as stored."""
     event_id, _ = runtime.store.ingest(
         source="cli", event_type=event_type, idempotency_key=f"cli:{uuid.uuid4().hex}",
         status="queued", body=json.dumps(payload), headers={})
@@ -41,6 +48,13 @@ def _run_now(event_type: str, payload: dict[str, Any], as_json: bool) -> None:
     runtime.send_notifications()
     event = runtime.store.get_event(event_id)
     assert event is not None  # stored above; events are never deleted
+    return event
+
+
+def run_now(event_type: str, payload: dict[str, Any], as_json: bool) -> None:
+    """Store a ``cli`` event and process it here, synchronously; exit 1 if it failed."""
+    event = process_now(worker_here(), event_type, payload)
+    event_id = event["id"]
     if as_json:
         emit_json({"event_id": event_id, "status": event["status"], "reason": event["reason"],
                    "error": event["last_error"], "actions": event["actions"]})
@@ -60,23 +74,13 @@ def _print_outcome(event_id: str, event: dict[str, Any]) -> None:
                       f"{action['alias'] or ''}", markup=False)
 
 
-@click.command("govern")
-@click.option("--run-id", required=True)
-@click.option("--model", help="registered model name (else the run's experiment picks the policy)")
-@click.option("--json", "as_json", is_flag=True)
-def govern(run_id: str, model: str | None, as_json: bool) -> None:
-    """Run the run-finished flow for one run now, synchronously."""
-    _run_now("run.finished", {"type": "run.finished", "run_id": run_id,
-                              **({"model": model} if model else {})}, as_json)
-
-
 @click.command("promote")
 @click.argument("model")
 @click.argument("version")
 @click.option("--json", "as_json", is_flag=True)
 def promote(model: str, version: str, as_json: bool) -> None:
     """Approve and move the protected alias to VERSION (it must have passed the gates)."""
-    _run_now("promote.requested", {"model": model, "version": version, "actor": _actor()}, as_json)
+    run_now("promote.requested", {"model": model, "version": version, "actor": _actor()}, as_json)
 
 
 @click.command("rollback")
@@ -88,7 +92,7 @@ def promote(model: str, version: str, as_json: bool) -> None:
 def rollback(model: str, to_version: str | None, alias: str | None, reason: str | None,
              as_json: bool) -> None:
     """Move the protected alias back to its previous eligible holder."""
-    _run_now("rollback.requested", {"model": model, "to_version": to_version, "alias": alias,
+    run_now("rollback.requested", {"model": model, "to_version": to_version, "alias": alias,
                                     "reason": reason, "actor": _actor()}, as_json)
 
 

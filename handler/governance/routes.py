@@ -22,6 +22,8 @@ from handler.governance.versions import govern_version
 
 # Sources whose run.finished events govern a run: the /events route, the CLI and the sweep.
 RUN_FINISHED_SOURCES = ("events", "cli", "sweep")
+# Sources of registry events in MLflow's webhook shape: its webhooks, and the watch.
+REGISTRY_SOURCES = ("mlflow", "watch")
 
 
 def _data(event: RoutedEvent) -> dict[str, Any]:
@@ -66,6 +68,11 @@ def _promote(ctx: Context, event: RoutedEvent) -> Result:
     return promote(ctx, event.id, p["model"], str(p["version"]), actor=p.get("actor", "cli"))
 
 
+def _govern_version(ctx: Context, event: RoutedEvent) -> Result:
+    p = event.payload
+    return govern_version(ctx, event.id, p["model"], str(p["version"]))
+
+
 def _rollback(ctx: Context, event: RoutedEvent) -> Result:
     p = event.payload
     return rollback(ctx, event.id, p["model"], to_version=p.get("to_version"),
@@ -102,10 +109,12 @@ def build_router() -> Router:
     router.add(_run_finished, RUN_FINISHED_SOURCES, "run.finished")
     router.add(_promote, "cli", "promote.requested")
     router.add(_rollback, "cli", "rollback.requested")
-    router.add(_version_created, "mlflow", "model_version.created")
-    router.add(_tag_set, "mlflow", "model_version_tag.set")
-    router.add(_alias_created, "mlflow", "model_version_alias.created")
-    router.add(_alias_deleted, "mlflow", "model_version_alias.deleted")
+    router.add(_govern_version, "cli", "version.govern.requested")
+    # The registry watch stores what it sees in MLflow's webhook shape: same handlers.
+    router.add(_version_created, REGISTRY_SOURCES, "model_version.created")
+    router.add(_tag_set, REGISTRY_SOURCES, "model_version_tag.set")
+    router.add(_alias_created, REGISTRY_SOURCES, "model_version_alias.created")
+    router.add(_alias_deleted, REGISTRY_SOURCES, "model_version_alias.deleted")
     router.add(_model_created, "mlflow", "registered_model.created")
 
     router.fold("databricks", databricks_event_kind)

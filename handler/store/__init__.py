@@ -3,7 +3,7 @@
 The only package that imports SQLAlchemy. :class:`Store` composes one
 mixin per concept: the inbox (intake, listing, replay), the queue (claims
 and leases), the ledger (audit, alias history, registrations, own writes)
-and the outbox (notifications). The queue and the outbox share one lease
+the outbox (notifications) and the registry watch's memory. The queue and the outbox share one lease
 protocol (claim, expiry, fencing by owner): :mod:`handler.store.lease`.
 """
 
@@ -19,6 +19,7 @@ from handler.store.inbox import Inbox
 from handler.store.ledger import Ledger
 from handler.store.outbox import Outbox
 from handler.store.queue import Queue
+from handler.store.watch import WatchLog
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-class Store(Inbox, Queue, Ledger, Outbox):
+class Store(Inbox, Queue, Ledger, Outbox, WatchLog):
     """All persistent state of reghook, over one engine."""
 
     def __init__(self, engine: Engine) -> None:

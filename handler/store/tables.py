@@ -139,3 +139,14 @@ outbox = Table(
     Column("throttled", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_outbox_claim", "status", "next_attempt_at"),
 )
+
+# What the registry watch has seen of each policy model (docs/processing.md), and
+# who looked last: a look is claimed per model so several workers never look at once.
+watch_state = Table(
+    "watch_state",
+    metadata,
+    Column("model", String(300), primary_key=True),
+    Column("state", Text, nullable=True),
+    Column("looked_at", DateTime(timezone=True), nullable=True),
+    Column("owner", String(80), nullable=True),
+)

@@ -50,6 +50,11 @@ class WorkerRuntime:
         # The governance context this worker runs use cases in (set by the
         # composition root): the tests' way to a worker's registry and ledger.
         self.context: Context | None = None
+        # The registry watch (Unity Catalog sends no registry webhooks): a look
+        # every ``watch_every_s`` seconds, set by the composition root when on.
+        self.watch: Callable[[], int] | None = None
+        self.watch_every_s = 0.0
+        self._next_look = 0.0
 
     # --- one event ------------------------------------------------------------------
 
@@ -143,8 +148,24 @@ class WorkerRuntime:
                 return
             time.sleep(max(0.01, due))
 
+    def look_if_due(self) -> int:
+        """Run the registry watch when its interval has passed; the changes it stored.
+
+        Never raises: a registry outage delays the next look, it does not stop the worker.
+        """
+        if self.watch is None or self.watch_every_s <= 0 or time.monotonic() < self._next_look:
+            return 0
+        self._next_look = time.monotonic() + self.watch_every_s
+        try:
+            return self.watch()
+        except Exception as exc:  # noqa: BLE001 - retried at the next look
+            log.error("watch_error", error=redact(f"{type(exc).__name__}: {exc}"))
+            return 0
+
     def _idle_wait(self) -> None:
         waits = [self.settings.poll_interval_s]
+        if self.watch is not None and self.watch_every_s > 0:
+            waits.append(self._next_look - time.monotonic())
         for due in (self.store.next_event_due_in(),
                     self.notifier.next_due_in() if self.notifier is not None else None):
             if due is not None:
@@ -162,6 +183,7 @@ class WorkerRuntime:
             try:
                 busy = self.process_one()
                 self.send_notifications()
+                busy = self.look_if_due() > 0 or busy
             except Exception as exc:  # noqa: BLE001 - store outage: wait and try again
                 log.error("worker_loop_error", error=redact(f"{type(exc).__name__}: {exc}"))
                 busy = False

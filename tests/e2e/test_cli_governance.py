@@ -102,3 +102,33 @@ def test_policy_check_prints_every_error_with_its_path(tmp_path):
     assert result.exit_code == 2
     assert "models.0.gates.metrics.recall" in result.output
     assert "models.0.register" in result.output
+
+
+def test_govern_a_version_exits_by_its_verdict_for_a_deployment_job(cli_env, mlflow_server):
+    model, experiment = cli_env
+    client = mlflow.MlflowClient(mlflow_server.url)
+    client.create_registered_model(model)
+    for good, seed in ((True, 7), (False, 8)):
+        run = log_churn_run(mlflow_server.url, experiment, good=good, seed=seed)
+        model_id = client.get_run(run.run_id).outputs.model_outputs[0].model_id
+        client.create_model_version(model, f"models:/{model_id}", run_id=run.run_id,
+                                    model_id=model_id)  # registered by hand
+
+    code, passed = invoke("govern", "--model", model, "--version", "1")
+    assert code == 0 and passed["status"] == "passed", passed
+    assert client.get_model_version(model, "1").tags["reghook.status"] == "passed"
+    assert invoke("govern", "--model", model, "--version", "1")[0] == 0  # its recorded verdict
+
+    code, failed = invoke("govern", "--model", model, "--version", "2")
+    assert code == 1 and failed["status"] == "failed"
+    assert any(not g["passed"] and g["gate"] == "recall" for g in failed["gates"])
+
+
+def test_govern_a_version_refuses_a_typo_with_exit_2_and_stores_nothing(cli_env, mlflow_server):
+    model, _experiment = cli_env
+    runner = CliRunner()
+    assert runner.invoke(main, ["govern", "--model", "nope", "--version", "1"]).exit_code == 2
+    assert runner.invoke(main, ["govern", "--model", model, "--version", "99"]).exit_code == 2
+    assert runner.invoke(main, ["govern", "--version", "1"]).exit_code == 2
+    listed = json.loads(runner.invoke(main, ["events", "list", "--json"]).output)
+    assert listed["events"] == []

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "handler" / "cli"
 
 TOP_LEVEL = {"db", "demo", "emit", "events", "govern", "history", "policy", "promote", "replay",
-             "rollback", "serve", "sweep", "webhooks", "worker"}
+             "rollback", "serve", "sweep", "watch", "webhooks", "worker"}
 NESTED = {"db upgrade", "emit run-finished", "events list", "events show", "policy check",
           "webhooks install", "webhooks install databricks", "webhooks install mlflow"}
 

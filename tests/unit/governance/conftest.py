@@ -20,6 +20,7 @@ from handler.gates import DatasetFact
 from handler.governance.context import Context
 from handler.governance.ports import RunInfo
 from handler.governance.routes import build_router
+from handler.governance.watch import watch
 from handler.policy import PolicyFile
 from handler.store import Store, upgrade
 from tests.fakes import FakeRegistry, FakeWorkspace
@@ -76,6 +77,20 @@ class World:
         """Route one event as the worker would."""
         return build_router().dispatch(self.ctx, event_id or self.event_id(), source,
                                        event_type, body)
+
+    def watch(self, every_s: float = 0) -> list[Any]:
+        """One look of the registry watch (every model due)."""
+        return watch(self.ctx, self.store, self.store, every_s)
+
+    def drain(self) -> list[tuple[str, str, str | None]]:
+        """Process every queued event as a worker would: (type, status, reason) of each."""
+        router, results = build_router(), []
+        while (event := self.store.claim_event(self.ctx.owner, 30)) is not None:
+            result = router.dispatch(self.ctx, event.id, event.original_source, event.type,
+                                     event.body)
+            self.store.finish_event(event.id, self.ctx.owner, result.status, reason=result.reason)
+            results.append((event.type, result.status, result.reason))
+        return results
 
     def audit(self, kind: str | None = None) -> list[dict[str, Any]]:
         """The model's audit trail (of one kind, or all)."""
