@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench-ingest bench-govern clean
+.PHONY: install demo test test-fast lint bench-ingest bench-govern bench-watch clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ bench-ingest: $(STAMP)
 
 bench-govern: $(STAMP)
 	$(BIN)/python bench/govern.py
+
+bench-watch: $(STAMP)
+	$(BIN)/python bench/watch.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache reghook.db reghook.db-*
