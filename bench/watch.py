@@ -21,16 +21,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _calls import CallCounter  # noqa: E402
-from mlflow import MlflowClient  # noqa: E402
+from _calls import CallCounter
+from mlflow import MlflowClient
 
-from handler.demo.server import MlflowServer  # noqa: E402
-from handler.governance.context import Context  # noqa: E402
-from handler.governance.watch import look  # noqa: E402
-from handler.policy import PolicyFile  # noqa: E402
-from handler.records import AuditEntry  # noqa: E402
-from handler.registry import MlflowRegistry  # noqa: E402
-from handler.store import Store, upgrade  # noqa: E402
+from handler.demo.server import MlflowServer
+from handler.governance.context import Context
+from handler.governance.watch import look
+from handler.policy import PolicyFile
+from handler.records import AuditEntry
+from handler.registry import MlflowRegistry
+from handler.store import Store, upgrade
 
 SCENARIOS = (("1 model", 1, 40), ("100 models", 100, 5))
 
@@ -82,8 +82,11 @@ def scenario(server: MlflowServer, work: Path, label: str, models: int, versions
                 client.create_model_version(names[0], "s3://bench/model", run_id=None)
                 client.set_registered_model_alias(names[0], "shadow", "2")
             changes: list[object] = []
-            calls = counted(counter, case, lambda: changes.extend(
-                c for p in policies.models for c in look(ctx, store, p)))
+
+            def watch_once(found: list[object] = changes) -> None:
+                found.extend(c for p in policies.models for c in look(ctx, store, p))
+
+            calls = counted(counter, case, watch_once)
             naive = counted(counter, "naive", lambda: [naive_look(client, n) for n in names])
             rows.append((f"{label}, {case} ({len(changes)} changes)", calls, naive))
     store.dispose()

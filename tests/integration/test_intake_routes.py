@@ -185,6 +185,10 @@ def test_captured_mlflow_delivery_is_stale_with_the_real_clock(client, store, ca
     ("/events", {"type": "deploy.started"}),
 ])
 def test_authentic_event_of_an_unknown_type_is_stored_as_ignored(client, store, route, body):
+    if "event_timestamp" in body:
+        # Made at collection: on a slow run the suite can take longer than the
+        # accepted age before this test runs, so the delivery is dated now.
+        body = {**body, "event_timestamp": int(time.time() * 1000)}
     raw, headers = signed(route, body)
     response = client.post(route, data=raw, headers=headers)
     assert response.status_code == 202
