@@ -13,7 +13,7 @@ from handler.errors import PermanentError
 from handler.governance.context import Context
 from handler.governance.ports import RunInfo, VersionInfo
 from handler.governance.results import Result, done, ignored
-from handler.governance.tags import EVENT_TAG, STATUS_TAG, governance_tags
+from handler.governance.tags import EVENT_TAG, RUN_TAG, STATUS_TAG, governance_tags
 from handler.governance.validation import validate
 from handler.governance.writes import record, write_alias, write_tags
 from handler.outcomes import AliasChange, Outcome
@@ -85,15 +85,16 @@ def converge_aliases(ctx: Context, event_id: str, policy: ModelPolicy, version: 
 def govern_version(ctx: Context, event_id: str, model: str, version_number: str,
                    payload_tags: dict[str, str] | None = None) -> Result:
     """A version registered by someone else: validate, tag, alias, record, notify."""
-    # Created with reghook's tags by reghook itself: the tag names one of
-    # our own events. A version created by hand with a made-up
-    # reghook.event_id is not trusted and is governed like any other.
-    if payload_tags and ctx.ledger.event_exists(payload_tags.get(EVENT_TAG, "")):
-        return ignored("echo: reghook registered this version")
     policy = ctx.policy(model)
     if policy is None:
         return ignored(f"no policy for model {model!r}")
-    if ctx.ledger.registered_by_reghook(model, version_number):
+    # Registered by reghook itself: its ledger says so — the version is recorded
+    # for a run, or an event is still registering the run named in the tags.
+    # Tags alone prove nothing: anyone can copy reghook.event_id onto a version.
+    tags = payload_tags or {}
+    if ctx.ledger.registered_by_reghook(model, version_number) or (
+            RUN_TAG in tags and EVENT_TAG in tags
+            and ctx.ledger.registering(model, tags[RUN_TAG], tags[EVENT_TAG])):
         return ignored("echo: reghook registered this version")
     if ctx.ledger.last_verdict(model, version_number) is not None:
         return ignored(f"v{version_number} is already governed")

@@ -235,14 +235,6 @@ class Inbox:
         )
         return new_id
 
-    def event_exists(self, event_id: str) -> bool:
-        """Whether an event with this id is stored."""
-        if not event_id:
-            return False
-        with self.tx.read() as connection:
-            return connection.execute(
-                select(events.c.id).where(events.c.id == event_id)).first() is not None
-
     def event_ids(self, *, status: str, since: datetime | None = None) -> list[str]:
         """Ids of events in ``status`` (for bulk replay)."""
         query = select(events.c.id).where(events.c.status == status)

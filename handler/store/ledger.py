@@ -151,6 +151,14 @@ class Ledger:
                 registrations.c.model == model, registrations.c.version == version)
             ).first() is not None
 
+    def registering(self, model: str, run_id: str, event_id: str) -> bool:
+        """Whether ``event_id`` holds the claim to register (model, run) and has no version yet."""
+        with self.tx.read() as connection:
+            return connection.execute(select(registrations.c.run_id).where(
+                registrations.c.model == model, registrations.c.run_id == run_id,
+                registrations.c.event_id == event_id, registrations.c.version.is_(None))
+            ).first() is not None
+
     # --- own writes (echo recognition) ---------------------------------------------
 
     def note_own_write(self, model: str, version: str | None, kind: str, key: str | None,

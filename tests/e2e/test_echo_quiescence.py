@@ -26,7 +26,8 @@ pytestmark = pytest.mark.mlflow
 WRITES = ("create_version", "set_tag", "set_alias", "delete_alias")
 # Every method of the registry port that talks to MLflow (run_url and facts
 # of cached values included: an echo must need none of them).
-PORT_METHODS = tuple(name for name in vars(Registry) if not name.startswith("_"))
+PORT_METHODS = tuple(name for name, member in vars(Registry).items()
+                     if callable(member) and not name.startswith("_"))
 # The test server caches its webhook list for MLFLOW_WEBHOOK_CACHE_TTL=1 s: a
 # write made sooner after subscribing would not be echoed to this reghook.
 SUBSCRIPTION_SETTLE_S = 1.5

@@ -98,3 +98,14 @@ def test_the_router_acts_on_mlflow_registry_events_and_ignores_others(world):
 def test_a_stored_body_that_is_not_json_fails_permanently(world):
     with pytest.raises(PermanentError):
         world.dispatch("events", "run.finished", "not json")
+
+
+def test_a_copied_event_id_of_a_real_governed_version_does_not_skip_validation(world):
+    world.run("r1")
+    govern_run(world.ctx, world.event_id(), "r1")
+    copied = world.registry.tags_of(MODEL, "1")  # a real reghook.event_id and run tag
+    world.run("r2", recall=0.5)
+    v2 = world.registry.register_by_hand(MODEL, "r2", tags=copied)
+    result = govern_version(world.ctx, world.event_id(), MODEL, v2, copied)
+    assert result.status == "done"
+    assert world.registry.tags_of(MODEL, v2)[STATUS_TAG] == "failed"
