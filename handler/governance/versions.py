@@ -9,7 +9,7 @@ outbox, so a second pass sends nothing new.
 
 from __future__ import annotations
 
-from handler.errors import PermanentError
+from handler.errors import PermanentError, TransientError
 from handler.governance.context import Context
 from handler.governance.ports import RunInfo, VersionInfo
 from handler.governance.results import Result, done, ignored
@@ -103,5 +103,9 @@ def govern_version(ctx: Context, event_id: str, model: str, version_number: str,
     version = ctx.registry.get_version(model, version_number)
     if not version.run_id:
         raise PermanentError(f"{model} v{version_number} has no run to validate")
+    if ctx.ledger.registering(model, version.run_id):
+        # reghook is registering this run right now (a registry without webhook
+        # tags, seen by the watch): decide once it has, rather than converge twice.
+        raise TransientError(f"{model} v{version_number}: its run is being registered by reghook")
     run = ctx.registry.get_run(version.run_id)
     return converge(ctx, event_id, policy, run, version)

@@ -151,13 +151,20 @@ class Ledger:
                 registrations.c.model == model, registrations.c.version == version)
             ).first() is not None
 
-    def registering(self, model: str, run_id: str, event_id: str) -> bool:
-        """Whether ``event_id`` holds the claim to register (model, run) and has no version yet."""
+    def registering(self, model: str, run_id: str, event_id: str | None = None) -> bool:
+        """Whether (model, run) is being registered — by ``event_id``, if given — with no version yet.
+
+        Without an event id only a live claim counts: a dead worker's claim is not "being".
+        """
+        query = select(registrations.c.run_id).where(
+            registrations.c.model == model, registrations.c.run_id == run_id,
+            registrations.c.version.is_(None), registrations.c.status == "registering")
+        if event_id is not None:
+            query = query.where(registrations.c.event_id == event_id)
+        else:
+            query = query.where(registrations.c.lease_until > utcnow())
         with self.tx.read() as connection:
-            return connection.execute(select(registrations.c.run_id).where(
-                registrations.c.model == model, registrations.c.run_id == run_id,
-                registrations.c.event_id == event_id, registrations.c.version.is_(None))
-            ).first() is not None
+            return connection.execute(query).first() is not None
 
     # --- own writes (echo recognition) ---------------------------------------------
 
