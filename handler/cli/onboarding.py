@@ -77,7 +77,7 @@ def install_mlflow(url: str, name: str) -> None:
 
 def fail(message: str, code: int) -> NoReturn:
     """Print one line on stderr (no traceback, no wrapping) and exit with ``code``."""
-    click.echo(f"reghook: {message}", err=True)
+    click.echo(f"reghook: {' '.join(message.split())}", err=True)
     sys.exit(code)
 
 
