@@ -7,6 +7,8 @@ side by side.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -37,6 +39,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
 
     admin_token: SecretStr | None = None
+    # The reverse proxy whose headers reghook may believe (docs/configuration.md).
+    trusted_proxy: Literal["databricks-apps"] | None = None
 
     max_attempts: int = 8
     lease_s: int = 300
@@ -59,7 +63,8 @@ class Settings(BaseSettings):
     watch_interval_s: float | None = None
 
     @field_validator("mlflow_secrets", "databricks_secrets", "databricks_authorization",
-                     "databricks_jobs_password", "events_secrets", "admin_token", mode="before")
+                     "databricks_jobs_password", "events_secrets", "admin_token", "trusted_proxy",
+                     mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # An empty variable (a Secret left blank) must disable, never open:

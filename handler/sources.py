@@ -1,11 +1,12 @@
 """The senders reghook accepts deliveries from: one :class:`Source` each.
 
-Pure: no Flask, no I/O. A source says where it is served (``docs/routes.md``),
-whether the settings enable it, how to verify a delivery (with
-:mod:`handler.signatures`), how to parse it into a typed event (with
-:mod:`handler.events`, which also derives the idempotency key), and what to
-call a payload that is authentic but of the wrong shape. The intake use case
-and the web app both read :data:`SOURCES`, so adding a sender is one entry.
+Pure: no Flask, no I/O. A source says where it is served (``docs/routes.md``;
+every path also under ``/api/v1``), whether the settings enable it, how to
+verify a delivery (with :mod:`handler.signatures`), how to parse it into a
+typed event (with :mod:`handler.events`, which also derives the idempotency
+key), and what to call a payload that is authentic but of the wrong shape.
+The intake use case and the web app both read :data:`SOURCES`, so adding a
+sender is one entry.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ TypeReader = Callable[[dict[str, Any]], str]
 
 # A rejected payload's declared type is shown to operators, not trusted: bound it.
 MAX_DECLARED_TYPE = 120
+# Every intake route is served again under this prefix: a Databricks App's
+# proxy lets token-carrying callers reach ``/api/`` paths only (docs/routes.md).
+API_PREFIX = "/api/v1"
 
 
 def _no_age_check(_parsed: events.Intake, _settings: Settings, _now: float) -> None:
@@ -48,6 +52,11 @@ class Source:
     delivery_header: str | None = None
     # For senders that date a delivery only inside the signed body.
     check_age: AgeCheck = _no_age_check
+
+    @property
+    def paths(self) -> tuple[str, str]:
+        """Where the source is served: its own path and the same under :data:`API_PREFIX`."""
+        return self.path, API_PREFIX + self.path
 
     def declared_type(self, body: bytes) -> str:
         """Best-effort type of a rejected payload, for the operator's listing."""

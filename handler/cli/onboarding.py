@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import click
 
@@ -75,25 +76,41 @@ def install_mlflow(url: str, name: str) -> None:
                   markup=False)
 
 
+def fail(message: str, code: int) -> NoReturn:
+    """Print one line on stderr (no traceback, no wrapping) and exit with ``code``."""
+    click.echo(f"reghook: {' '.join(message.split())}", err=True)
+    sys.exit(code)
+
+
 @webhooks_install.command("databricks")
 @click.option("--url", required=True, help="reghook's base URL (or its /webhooks/databricks URL)")
 @click.option("--model", help="only this model's events (default: the whole registry)")
 def install_databricks(url: str, model: str | None) -> None:
-    """Create a Workspace Model Registry webhook (DATABRICKS_HOST / DATABRICKS_TOKEN)."""
+    """Create a Workspace Model Registry webhook (DATABRICKS_HOST / DATABRICKS_TOKEN or a profile)."""
     from databricks.sdk import WorkspaceClient
+    from databricks.sdk.errors.base import DatabricksError
     from databricks.sdk.service import ml
+
+    from handler.emit import databricks_auth_problem
 
     settings = load_settings()
     secrets = settings.databricks_secret_list
     if not secrets:
-        raise click.UsageError("set REGHOOK_DATABRICKS_SECRETS first: the webhook must be signed")
+        fail("set REGHOOK_DATABRICKS_SECRETS first: the webhook must be signed", 2)
     authorization = (settings.databricks_authorization.get_secret_value()
                      if settings.databricks_authorization else None)
-    created = WorkspaceClient().model_registry.create_webhook(
-        events=[ml.RegistryWebhookEvent(e) for e in DATABRICKS_EVENT_TYPES], model_name=model,
-        status=ml.RegistryWebhookStatus.ACTIVE,
-        http_url_spec=ml.HttpUrlSpec(url=_route(url, "/webhooks/databricks"), secret=secrets[0],
-                                     authorization=authorization))
+    try:
+        workspace = WorkspaceClient()
+    except ValueError as exc:
+        fail(databricks_auth_problem(exc), 2)
+    try:
+        created = workspace.model_registry.create_webhook(
+            events=[ml.RegistryWebhookEvent(e) for e in DATABRICKS_EVENT_TYPES],
+            model_name=model, status=ml.RegistryWebhookStatus.ACTIVE,
+            http_url_spec=ml.HttpUrlSpec(url=_route(url, "/webhooks/databricks"),
+                                         secret=secrets[0], authorization=authorization))
+    except (DatabricksError, ValueError, OSError) as exc:
+        fail(f"Databricks refused the webhook: {type(exc).__name__}: {exc}", 1)
     webhook = created.webhook
     console.print(f"created Databricks webhook {webhook.id if webhook else '?'}", markup=False)
 
@@ -104,21 +121,77 @@ def emit_group() -> None:
 
 
 @emit_group.command("run-finished")
-@click.option("--url", required=True, help="reghook's base URL or its /events URL")
+@click.option("--url", required=True,
+              help="reghook's base URL or its events URL (a Databricks App: https://<app>/api/v1/events)")
 @click.option("--run-id", required=True)
 @click.option("--model", help="registered model name (else the policy's experiment decides)")
 @click.option("--secret", envvar="REGHOOK_EMIT_SECRET",
               help="whsec_… (default: the first of REGHOOK_EVENTS_SECRETS)")
-def emit_run_finished(url: str, run_id: str, model: str | None, secret: str | None) -> None:
-    """Post a signed run.finished event (a training job's last step)."""
-    from handler.emit import post_run_finished
+@click.option("--databricks-auth", is_flag=True,
+              help="add a Databricks OAuth token (DATABRICKS_* or a profile): reghook as a Databricks App")
+@click.option("--max-attempts", default=5, show_default=True, type=click.IntRange(1, 20),
+              help="tries in all when reghook is unreachable or answers 429/5xx")
+@click.option("--max-wait", "max_wait_s", default=60.0, show_default=True,
+              type=click.FloatRange(0, 3600), help="stop retrying after this many seconds")
+def emit_run_finished(url: str, run_id: str, model: str | None, secret: str | None,
+                      databricks_auth: bool, max_attempts: int, max_wait_s: float) -> None:
+    """Post a signed run.finished event (a training job's last step); retried while reghook is down."""
+    import requests
 
+    from handler import emit
+
+    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+        fail(f"--url must be an http(s) URL, not {url!r}", 2)
     secret = secret or next(iter(load_settings().events_secret_list), None)
     if not secret:
-        raise click.UsageError("no secret: pass --secret or set REGHOOK_EVENTS_SECRETS")
-    response = post_run_finished(url, secret, run_id, model)
-    click.echo(response.text.strip())
-    sys.exit(0 if response.ok else 1)
+        fail("no secret: pass --secret or set REGHOOK_EMIT_SECRET or REGHOOK_EVENTS_SECRETS", 2)
+    auth = None
+    if databricks_auth:
+        try:
+            auth = emit.databricks_auth()
+        except emit.DatabricksAuthMissing as exc:
+            fail(str(exc), 2)
+    target = emit.events_url(url, api=databricks_auth)
+    shown = emit.shown_url(target)
+    click.echo(f"posting run.finished for run {run_id} to {shown}", err=True)
+    retries: list[int] = []
+
+    def tell_retry(attempt: int, failure: str, wait_s: float) -> None:
+        retries.append(attempt)
+        click.echo(f"attempt {attempt} failed ({failure}); retrying in {wait_s:.1f} s", err=True)
+
+    try:
+        response = emit.post_run_finished(
+            target, secret, run_id, model, auth=auth, attempts=max_attempts,
+            max_wait_s=max_wait_s, on_retry=tell_retry)
+    except requests.RequestException as exc:
+        fail(f"could not reach {shown} ({emit.failure_name(exc)}); gave up after "
+             f"{len(retries) + 1} attempt(s)", 1)
+    except Exception as exc:  # noqa: BLE001 - a token refresh may fail in many ways; say which
+        fail(f"could not post to {shown}: {type(exc).__name__}: {exc}", 1)
+    _report_answer(response, shown, databricks_auth, attempts=len(retries) + 1)
+
+
+def _report_answer(response: Any, shown: str, databricks_auth: bool, *, attempts: int) -> None:
+    """Print reghook's answer; exit 0 for a 2xx, else 1 with one line saying why."""
+    text = " ".join(response.text.split())[:300]
+    if 200 <= response.status_code < 300:
+        click.echo(text)
+        sys.exit(0)
+    hint = f" (after {attempts} attempts)" if attempts > 1 else ""
+    if response.status_code in (401, 403) and not databricks_auth:
+        hint += " (a reghook served as a Databricks App needs --databricks-auth)"
+    elif 300 <= response.status_code < 400:
+        hint += f" (redirected to {_location(response)}: a sign-in page? try --databricks-auth)"
+    fail(f"{shown} answered {response.status_code} {response.reason}{hint}: {text or '-'}", 1)
+
+
+def _location(response: Any) -> str:
+    """Where a redirect points, without its query (it may carry state or tokens)."""
+    from handler.emit import shown_url
+
+    location = response.headers.get("Location", "")
+    return shown_url(location) if location else "?"
 
 
 @click.command("demo")

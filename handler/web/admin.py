@@ -1,7 +1,8 @@
 """The admin API (``docs/admin-api.md``): list, show and replay events; outbox; model history, rollback.
 
-Every route needs ``Authorization: Bearer <REGHOOK_ADMIN_TOKEN>``; without a
-configured token the API does not exist (404). The registry is the worker's
+Every route needs ``Authorization: Bearer <REGHOOK_ADMIN_TOKEN>`` (behind a
+Databricks App, ``X-Reghook-Admin-Token``: see :mod:`handler.web.proxy`);
+without a configured token the API does not exist (404). The registry is the worker's
 business: a rollback is queued as an event, never performed here.
 """
 
@@ -16,6 +17,7 @@ from flask import Blueprint, request
 
 from handler.errors import BadRequest, Conflict, InvalidPayload, MalformedJson, NotFound, Unauthorized
 from handler.since import SinceError, parse_since
+from handler.web import proxy
 from handler.web.context import web_context
 from handler.web.webhooks import read_body
 
@@ -27,14 +29,19 @@ MAX_LIMIT = 1000
 @bp.before_request
 def require_admin() -> None:
     """Refuse every admin call without the configured bearer token."""
-    token = web_context().settings.admin_token
+    settings = web_context().settings
+    token = settings.admin_token
     if token is None or not token.get_secret_value():
         raise NotFound("The admin API is disabled (REGHOOK_ADMIN_TOKEN is not set).")
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode(), token.get_secret_value().encode()
-    ):
-        raise Unauthorized("A valid bearer token is required.")
+    given = proxy.admin_token(request.headers, settings)
+    if given is None or not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+        raise Unauthorized(proxy.admin_token_refusal(settings))
+
+
+def caller() -> str:
+    """Who is calling, for the audit trail: ``api:<email>`` behind a Databricks App, else ``api``."""
+    email = proxy.caller_email(request.headers, web_context().settings)
+    return f"api:{email}" if email else "api"
 
 
 def _limit() -> int:
@@ -117,7 +124,7 @@ def model_rollback(name: str) -> Any:
     payload = _rollback_request()
     if not context.store.alias_moves(name, payload["alias"]):
         raise Conflict(f"No alias history for {name}: nothing to roll back.")
-    payload.update(model=name, actor="api")
+    payload.update(model=name, actor=caller())
     event_id, _ = context.store.ingest(
         source="cli", event_type="rollback.requested", idempotency_key=f"api:{uuid.uuid4().hex}",
         status="queued", body=json.dumps(payload), headers={})

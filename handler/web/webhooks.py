@@ -1,4 +1,9 @@
-"""Intake routes, one per :data:`handler.sources.SOURCES` entry: raw body in, receipt out."""
+"""Intake routes, one per :data:`handler.sources.SOURCES` entry: raw body in, receipt out.
+
+Each source is served at its path and again under ``/api/v1`` (the only
+paths a Databricks App's proxy forwards to token-carrying callers); both
+run the same view, so checks and answers are the same (docs/routes.md).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from handler import metrics
 from handler.errors import BadRequest, BodyTooLarge, IntakeError
 from handler.sources import SOURCES
 from handler.web.context import web_context
+from handler.web.proxy import intake_headers
 
 bp = Blueprint("webhooks", __name__)
 
@@ -46,7 +52,8 @@ def receive(source: str) -> Response:
     context = web_context()
     try:
         body = read_body(context.settings.max_body_bytes)
-        receipt = context.intake.receive(source, body, request.headers)  # type: ignore[arg-type]
+        headers = intake_headers(request.headers, context.settings)
+        receipt = context.intake.receive(source, body, headers)  # type: ignore[arg-type]
     except IntakeError as exc:
         metrics.DELIVERIES.labels(source, "unknown", exc.code).inc()
         raise
@@ -62,5 +69,6 @@ def receive(source: str) -> Response:
 
 for _source in SOURCES.values():
     # ``defaults`` hands the source's name to the one view all routes share.
-    bp.add_url_rule(_source.path, f"receive_{_source.name}", receive, methods=["POST"],
-                    defaults={"source": _source.name})
+    for _path, _endpoint in zip(_source.paths, ("receive", "receive_api"), strict=True):
+        bp.add_url_rule(_path, f"{_endpoint}_{_source.name}", receive, methods=["POST"],
+                        defaults={"source": _source.name})

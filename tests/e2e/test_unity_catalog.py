@@ -99,7 +99,7 @@ def test_a_version_ready_late_is_waited_out(reghook, uc, names, mlflow_server):
 
 def test_a_model_without_a_signature_never_reaches_the_registry(reghook, uc, names,
                                                                  mlflow_server):
-    model, experiment = names
+    _model, experiment = names
     run = log_churn_run(mlflow_server.url, experiment, good=True, with_signature=False)
     event = reghook.wait_status(reghook.run_finished(run.run_id), timeout_s=120)
     assert event["status"] == "done"
