@@ -21,6 +21,7 @@ from pydantic import SecretStr
 
 from handler.bootstrap import build_worker
 from handler.demo.server import MlflowServer, free_port
+from handler.events import MLFLOW_EVENT_TYPES
 from handler.settings import Settings
 from handler.store import Store, upgrade
 from handler.web import create_app
@@ -28,9 +29,8 @@ from handler.worker.runtime import WorkerRuntime
 
 MLFLOW_WEBHOOK_SECRET = "demo-mlflow-webhook-secret"
 EVENTS_SECRET = "whsec_ZGVtby1ldmVudHMtc2VjcmV0LWZvci1yZWdob29r"
-WEBHOOK_EVENTS: list[Any] = ["registered_model.created", "model_version.created",
-                             "model_version_tag.set", "model_version_alias.created",
-                             "model_version_alias.deleted"]
+# create_webhook takes a list of event names (its type hints say WebhookEvent objects).
+WEBHOOK_EVENTS: list[Any] = list(MLFLOW_EVENT_TYPES)
 
 
 def wait_until(check: Callable[[], Any], timeout_s: float, what: str,
