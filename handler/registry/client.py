@@ -9,7 +9,6 @@ signature, an experiment's name).
 from __future__ import annotations
 
 import contextlib
-import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
@@ -21,6 +20,7 @@ from mlflow.exceptions import MlflowException
 from handler.errors import PermanentError, TransientError
 from handler.gates import ModelFacts
 from handler.governance.ports import RunInfo, VersionInfo
+from handler.registry.signatures import read_signature
 from handler.registry.translate import (
     RUN_ID,
     WRITE_CONFLICT,
@@ -131,28 +131,8 @@ class MlflowRegistry:
         """(input column → type, whether outputs are declared) of a model's signature. Cached."""
         if source not in self._signatures:
             mlmodel_uri = self._mlmodel_uri(source)
-
-            def read() -> tuple[dict[str, str] | None, bool]:
-                # Only the MLmodel file: get_model_info would resolve the
-                # logged model again (three more calls) to find it.
-                from mlflow.artifacts import download_artifacts
-                from mlflow.models import Model
-
-                with tempfile.TemporaryDirectory() as folder:
-                    try:
-                        path = download_artifacts(artifact_uri=mlmodel_uri, dst_path=folder)
-                        signature = Model.load(path).signature
-                    except (OSError, MlflowException):
-                        raise
-                    except Exception:  # noqa: BLE001 - an unreadable MLmodel means "no signature"
-                        return None, False
-                if signature is None or signature.inputs is None:
-                    return None, False
-                inputs = {str(c.get("name", i)): str(c.get("type", "?"))
-                          for i, c in enumerate(signature.inputs.to_dict())}
-                return inputs, signature.outputs is not None
-
-            self._signatures[source] = self._call(f"signature of {source}", read)
+            self._signatures[source] = self._call(f"signature of {source}",
+                                                  partial(read_signature, mlmodel_uri))
         return self._signatures[source]
 
     def signature_inputs(self, source: str) -> dict[str, str] | None:
