@@ -1,0 +1,116 @@
+"""Commands over stored events: ``events list``, ``events show`` and ``replay``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from handler.cli.inputs import load_settings, open_store, since_bound
+from handler.cli.output import console, emit_json, err_console, events_table
+from handler.errors import Conflict
+
+
+@click.group("events")
+def events_group() -> None:
+    """Stored events."""
+
+
+@events_group.command("list")
+@click.option("--status")
+@click.option("--source")
+@click.option("--type", "event_type")
+@click.option("--since", help="24h, 30m, 7d or an ISO time")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10000))
+@click.option("--json", "as_json", is_flag=True)
+def events_list(status: str | None, source: str | None, event_type: str | None,
+                since: str | None, limit: int, as_json: bool) -> None:
+    """List stored events, newest first."""
+    rows = open_store(load_settings()).list_events(status=status, source=source, event_type=event_type,
+                                                   since=since_bound(since), limit=limit)
+    if as_json:
+        emit_json({"events": rows})
+    elif not rows:
+        err_console.print("no events")
+    else:
+        console.print(events_table(rows))
+
+
+@events_group.command("show")
+@click.argument("event_id")
+@click.option("--json", "as_json", is_flag=True)
+def events_show(event_id: str, as_json: bool) -> None:
+    """Show one event with its body, attempts and the actions it caused."""
+    found = open_store(load_settings()).get_event(event_id)
+    if found is None:
+        err_console.print(f"[red]no event {event_id}[/red]")
+        sys.exit(1)
+    if as_json:
+        emit_json(found)
+        return
+    console.print(events_table([found]))
+    console.print("[bold]headers[/bold]", found["headers"])
+    console.print("[bold]body[/bold]")
+    try:
+        console.print_json(found["body"])
+    except Exception:  # noqa: BLE001 - a rejected body need not be JSON; show it raw
+        console.print(found["body"], markup=False)
+    for attempt in found["attempt_log"]:
+        console.print(f"attempt {attempt['number']} by {attempt['worker']}: "
+                      f"{attempt['outcome']} {attempt['error'] or ''}", markup=False)
+    for action in found["actions"]:
+        console.print(f"{action['at']} {action['kind']} {action['model']} v{action['version']} "
+                      f"{action['alias'] or ''} by {action['actor']}", markup=False)
+
+
+@click.command("replay")
+@click.argument("event_ids", nargs=-1)
+@click.option("--status", help="Replay every event in this status (e.g. failed).")
+@click.option("--since", help="With --status: only events received since (24h, ISO time).")
+@click.option("--dry-run", is_flag=True, help="Show what would be replayed.")
+@click.option("--json", "as_json", is_flag=True)
+def replay(event_ids: tuple[str, ...], status: str | None, since: str | None,
+           dry_run: bool, as_json: bool) -> None:
+    """Queue stored events again (a copy with replay_of; the original is kept)."""
+    if bool(event_ids) == bool(status):
+        raise click.UsageError("give event ids or --status, not both")
+    store = open_store(load_settings())
+    ids = list(event_ids) or store.event_ids(status=status or "", since=since_bound(since))
+    if dry_run:
+        emit_json({"would_replay": ids}) if as_json else console.print(
+            f"would replay {len(ids)} event(s)", *ids)
+        return
+    results, missing, refused = _replay_each(store, ids, quiet=len(ids) < 10 or as_json)
+    if as_json:
+        emit_json({"replayed": results, "missing": missing, "refused": refused})
+    else:
+        for item in results:
+            console.print(f"{item['replay_of']} → {item['event_id']} queued")
+        for event_id in missing:
+            err_console.print(f"[red]no event {event_id}[/red]")
+        for item in refused:
+            err_console.print(f"[red]{item['event_id']}: {item['reason']}[/red]")
+    if missing or refused:
+        sys.exit(1)
+
+
+def _replay_each(store: Any, ids: list[str], *, quiet: bool
+                 ) -> tuple[list[dict[str, str]], list[str], list[dict[str, str]]]:
+    """Replay each id; return (replayed, missing ids, refused with reason)."""
+    from rich.progress import track
+
+    results: list[dict[str, str]] = []
+    missing: list[str] = []
+    refused: list[dict[str, str]] = []
+    for event_id in track(ids, description="replaying", console=err_console, disable=quiet):
+        try:
+            new_id = store.replay(event_id)
+        except Conflict as exc:
+            refused.append({"event_id": event_id, "reason": exc.detail})
+            continue
+        if new_id:
+            results.append({"event_id": new_id, "replay_of": event_id})
+        else:
+            missing.append(event_id)
+    return results, missing, refused

@@ -1,0 +1,132 @@
+"""The admin API (``docs/admin-api.md``): list, show and replay events; outbox; model history, rollback.
+
+Every route needs ``Authorization: Bearer <REGHOOK_ADMIN_TOKEN>`` (behind a
+Databricks App, ``X-Reghook-Admin-Token``: see :mod:`handler.web.proxy`);
+without a configured token the API does not exist (404). The registry is the worker's
+business: a rollback is queued as an event, never performed here.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import uuid
+from typing import Any
+
+from flask import Blueprint, request
+
+from handler.errors import BadRequest, Conflict, InvalidPayload, MalformedJson, NotFound, Unauthorized
+from handler.since import SinceError, parse_since
+from handler.web import proxy
+from handler.web.context import web_context
+from handler.web.webhooks import read_body
+
+bp = Blueprint("admin", __name__, url_prefix="/api")
+ROLLBACK_FIELDS = ("alias", "to_version", "reason")
+MAX_LIMIT = 1000
+
+
+@bp.before_request
+def require_admin() -> None:
+    """Refuse every admin call without the configured bearer token."""
+    settings = web_context().settings
+    token = settings.admin_token
+    if token is None or not token.get_secret_value():
+        raise NotFound("The admin API is disabled (REGHOOK_ADMIN_TOKEN is not set).")
+    given = proxy.admin_token(request.headers, settings)
+    if given is None or not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+        raise Unauthorized(proxy.admin_token_refusal(settings))
+
+
+def caller() -> str:
+    """Who is calling, for the audit trail: ``api:<email>`` behind a Databricks App, else ``api``."""
+    email = proxy.caller_email(request.headers, web_context().settings)
+    return f"api:{email}" if email else "api"
+
+
+def _limit() -> int:
+    try:
+        return min(max(int(request.args.get("limit", 50)), 1), MAX_LIMIT)
+    except ValueError:
+        raise BadRequest("limit must be an integer.") from None
+
+
+def _arg(name: str) -> str | None:
+    return request.args.get(name) or None
+
+
+@bp.get("/events")
+def list_events() -> Any:
+    """Stored events, newest first, filtered by status, source, type and since."""
+    context = web_context()
+    try:
+        since = parse_since(request.args.get("since"), context.now())
+    except SinceError as exc:
+        raise BadRequest(f"since: {exc}.") from None
+    return {"events": context.store.list_events(
+        status=_arg("status"), source=_arg("source"), event_type=_arg("type"),
+        since=since, limit=_limit())}
+
+
+@bp.get("/events/<event_id>")
+def show_event(event_id: str) -> Any:
+    """One event with its body, headers, attempts and actions."""
+    found = web_context().store.get_event(event_id)
+    if found is None:
+        raise NotFound(f"No event {event_id}.")
+    return found
+
+
+@bp.post("/events/<event_id>/replay")
+def replay_event(event_id: str) -> Any:
+    """Queue a copy of an event for the worker."""
+    context = web_context()
+    new_id = context.store.replay(event_id)
+    if new_id is None:
+        raise NotFound(f"No event {event_id}.")
+    context.stored(new_id)
+    return {"event_id": new_id, "replay_of": event_id}, 202
+
+
+@bp.get("/outbox")
+def list_outbox() -> Any:
+    """Notification messages, filtered by status, channel, model and event."""
+    return {"messages": web_context().store.list_outbox(
+        status=_arg("status"), channel=_arg("channel"), model=_arg("model"),
+        event_id=_arg("event_id"), limit=_limit())}
+
+
+@bp.get("/models/<path:name>/history")
+def model_history(name: str) -> Any:
+    """A model's audit trail and alias moves."""
+    store = web_context().store
+    return {"model": name, "entries": store.audit_trail(name), "aliases": store.alias_moves(name)}
+
+
+def _rollback_request() -> dict[str, Any]:
+    """The optional ``alias``, ``to_version`` and ``reason`` of a rollback body."""
+    body = read_body(web_context().settings.max_body_bytes) or b"{}"
+    try:
+        given = json.loads(body)
+    except ValueError:
+        raise MalformedJson("The body must be a JSON object.") from None
+    if not isinstance(given, dict) or any(
+        not isinstance(given.get(k), (str, type(None))) for k in ROLLBACK_FIELDS
+    ):
+        raise InvalidPayload("Give alias, to_version and reason as strings (all optional).")
+    return {k: given.get(k) for k in ROLLBACK_FIELDS}
+
+
+@bp.post("/models/<path:name>/rollback")
+def model_rollback(name: str) -> Any:
+    """Queue a rollback of a model's alias for the worker."""
+    context = web_context()
+    payload = _rollback_request()
+    if not context.store.alias_moves(name, payload["alias"]):
+        raise Conflict(f"No alias history for {name}: nothing to roll back.")
+    payload.update(model=name, actor=caller())
+    event_id, _ = context.store.ingest(
+        source="cli", event_type="rollback.requested", idempotency_key=f"api:{uuid.uuid4().hex}",
+        status="queued", body=json.dumps(payload), headers={})
+    context.stored(event_id)
+    return {"event_id": event_id, "status": "queued"}, 202

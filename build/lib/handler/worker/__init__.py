@@ -1,0 +1,1 @@
+"""The worker: claim stored events, process them, record the outcome, send notifications."""
