@@ -1,1 +1,0 @@
-"""Notifications: render outcomes for Slack, Teams, signed webhooks and logs; send them via the outbox."""

@@ -1,1 +1,0 @@
-"""The worker: claim stored events, process them, record the outcome, send notifications."""
