@@ -5,12 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench-ingest bench-govern bench-watch clean
+.PHONY: install demo test test-fast lint lock bench-ingest bench-govern bench-watch clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --constraint requirements.lock -e '.[server,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -28,6 +28,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check handler tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# The image's exact versions: reghook[server] resolved in a clean venv.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet '.[server]'
+	{ sed -n '1,3p' requirements.lock; .lock-venv/bin/pip freeze --exclude reghook; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock && rm -rf .lock-venv
 
 bench-ingest: $(STAMP)
 	$(BIN)/python bench/ingest.py

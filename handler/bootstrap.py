@@ -10,8 +10,8 @@ or wrapped adapters through the same functions.
 from __future__ import annotations
 
 import os
-import signal
 import socket
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -47,11 +47,11 @@ def worker_owner(settings: Settings) -> str:
     return settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
 
 
-def build_registry(settings: Settings) -> Registry:
-    """The MLflow registry adapter (imports mlflow)."""
+def build_registry(settings: Settings, *, interrupt: threading.Event | None = None) -> Registry:
+    """The MLflow registry adapter (imports mlflow); ``interrupt`` ends its long waits."""
     from handler.registry import MlflowRegistry
 
-    return MlflowRegistry(ui_url=settings.mlflow_ui_url)
+    return MlflowRegistry(ui_url=settings.mlflow_ui_url, interrupt=interrupt)
 
 
 def databricks_workspace() -> Workspace:
@@ -87,6 +87,9 @@ def build_worker(settings: Settings, store: Store | None = None, *,
     store = store or build_store(settings)
     policies = load_policy(settings.policy, unity_catalog=settings.unity_catalog)
     owner = owner or worker_owner(settings)
+    # One stop event for the loop and the registry's waits (docs/processing.md: shutdown).
+    stopping = threading.Event()
+    registry = registry or build_registry(settings, interrupt=stopping)
     context = build_context(settings, store, policies, registry=registry, workspace=workspace,
                             owner=owner)
     router = build_router()
@@ -97,7 +100,7 @@ def build_worker(settings: Settings, store: Store | None = None, *,
         store, settings,
         lambda event: router.dispatch(context, event.id, event.original_source, event.type,
                                       event.body),
-        notifier, owner=owner, policies=policies)
+        notifier, owner=owner, policies=policies, stopping=stopping)
     runtime.context = context
     if settings.watch_every_s > 0:
         from handler.governance.watch import watch
@@ -108,19 +111,30 @@ def build_worker(settings: Settings, store: Store | None = None, *,
     return runtime
 
 
-def run_worker(settings: Settings, *, once: bool) -> None:
-    """Run the worker loop in this process (``reghook worker``)."""
+def run_worker(settings: Settings, *, once: bool, registry: Registry | None = None) -> None:
+    """Run the worker loop in this process (``reghook worker``), with its probes port if set."""
     from handler.logs import configure
+    from handler.worker.probes import Probes
+    from handler.worker.shutdown import stop_on_signals
 
     configure(settings.log_level)
-    runtime = build_worker(settings)
-    # Finish the current event and leave on SIGTERM (Kubernetes, Procfile
+    runtime = build_worker(settings, registry=registry)
+    # Give the current event back and leave on SIGTERM (Kubernetes, Procfile
     # platforms); an event cut off by SIGKILL is retaken when its lease ends.
-    signal.signal(signal.SIGTERM, lambda _signum, _frame: runtime.stop())
-    if once:
-        runtime.drain()
-    else:
-        runtime.run_forever()
+    stop_on_signals(runtime)
+    probes = None
+    if settings.worker_port is not None:
+        probes = Probes(runtime, runtime.store, host=settings.worker_host,
+                        port=settings.worker_port, stale_after_s=2.0 * settings.lease_s)
+        probes.start()
+    try:
+        if once:
+            runtime.drain()
+        else:
+            runtime.run_forever()
+    finally:
+        if probes is not None:
+            probes.close()
 
 
 def serve_embedded(settings: Settings, *, host: str, port: int, with_worker: bool,

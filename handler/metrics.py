@@ -39,6 +39,14 @@ NOTIFICATIONS = Counter(
 )
 
 
+# --- the worker's shutdown (handler/worker/shutdown.py) --------------------------
+EVENTS_RELEASED = Counter(
+    "reghook_events_released_total",
+    "Events a stopping worker gave back to the queue instead of waiting out its lease.",
+    ["type"],
+)
+
+
 def render() -> tuple[bytes, str]:
     """The Prometheus text exposition and its content type."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
 
     mlflow_ui_url: str | None = None
     worker_id: str | None = None
+    # A worker's own /metrics, /healthz, /readyz (docs/configuration.md): unset → not served.
+    worker_port: int | None = None
+    worker_host: str = "0.0.0.0"  # a pod's probes and scrapes come from outside it
     log_level: str = "INFO"
 
     # MLflow's own variables, read as they are: they decide which registry is governed.

@@ -9,6 +9,7 @@ signature, an experiment's name).
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable
 from functools import partial
@@ -37,8 +38,10 @@ class MlflowRegistry:
     """Registry and tracking calls through ``MlflowClient`` (REST)."""
 
     def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None,
-                 ui_url: str | None = None) -> None:
+                 ui_url: str | None = None, interrupt: threading.Event | None = None) -> None:
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
+        # Set when the worker stops: ends wait_ready at once (docs/processing.md).
+        self._interrupt = interrupt or threading.Event()
         self.tracking_uri = tracking_uri or self.client.tracking_uri
         self.registry_uri = str(self.client._registry_uri)
         self.ui_url = (ui_url or self.tracking_uri).rstrip("/")
@@ -212,12 +215,14 @@ class MlflowRegistry:
                                    lambda: self.client.get_model_version(model, version)))
 
     def wait_ready(self, version: VersionInfo, timeout_s: float) -> VersionInfo:
-        """Wait (bounded) until a version is READY; FAILED_REGISTRATION is permanent."""
+        """Wait (bounded, interruptible) until a version is READY; FAILED_REGISTRATION is permanent."""
         deadline = time.monotonic() + timeout_s
         while version.status not in ("READY", "FAILED_REGISTRATION"):
             if time.monotonic() > deadline:
                 raise TransientError(f"{version.name} v{version.version} still {version.status}")
-            time.sleep(1)
+            if self._interrupt.wait(1):
+                raise TransientError(f"{version.name} v{version.version} still {version.status}"
+                                     " (the worker is stopping)")
             version = self.get_version(version.name, version.version)
         if version.status == "FAILED_REGISTRATION":
             raise PermanentError(f"{version.name} v{version.version} failed registration: "

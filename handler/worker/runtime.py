@@ -3,7 +3,8 @@
 Wakes at once when the embedded web app stores an event (``wake``); other
 processes are woken by PostgreSQL NOTIFY where available, and otherwise poll
 every ``REGHOOK_POLL_INTERVAL_S``. A worker that dies mid-event loses
-nothing: its lease runs out and another worker takes the event over.
+nothing: its lease runs out and another worker takes the event over. A
+worker told to stop gives its event back at once (:mod:`handler.worker.shutdown`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from handler.policy import PolicyFile
 from handler.settings import Settings
 from handler.store import Store
 from handler.store.queue import ClaimedEvent, listen_for_events
+from handler.worker.shutdown import WorkerStopping
 
 log = get_logger("worker")
 
@@ -37,7 +39,8 @@ class WorkerRuntime:
 
     def __init__(self, store: Store, settings: Settings,
                  process: Callable[[ClaimedEvent], Result], notifier: Any = None,
-                 owner: str | None = None, policies: PolicyFile | None = None) -> None:
+                 owner: str | None = None, policies: PolicyFile | None = None,
+                 stopping: threading.Event | None = None) -> None:
         self.store = store
         self.settings = settings
         self.process = process
@@ -45,7 +48,10 @@ class WorkerRuntime:
         self.policies = policies
         self.owner = owner or settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self._wake = threading.Event()
-        self._stop = threading.Event()
+        # Set by stop(); the registry adapter's long waits share it (bootstrap).
+        self._stop = stopping or threading.Event()
+        self._in_event = False
+        self.last_tick = time.monotonic()  # the loop's heartbeat, for /healthz
         self._thread: threading.Thread | None = None
         # The governance context this worker runs use cases in (set by the
         # composition root): the tests' way to a worker's registry and ledger.
@@ -66,11 +72,17 @@ class WorkerRuntime:
         started = time.perf_counter()
         bound = log.bind(event_id=event.id, type=event.type, attempt=event.attempts)
         try:
-            result = self.process(event)
+            result = self._process(event)
+        except WorkerStopping:
+            self._release(event)
         except PermanentError as exc:
             self._fail(event, redact(str(exc)))
         except TransientError as exc:
-            self._retry_or_fail(event, redact(str(exc)))
+            # An interrupted wait ends in a TransientError: when stopping, give it back.
+            if self.stopping.is_set():
+                self._release(event)
+            else:
+                self._retry_or_fail(event, redact(str(exc)))
         except Exception as exc:  # noqa: BLE001 - a bug must not kill the loop; retried, then failed
             bound.error("unexpected_error", error=redact(f"{type(exc).__name__}: {exc}"),
                         trace=redact(traceback.format_exc(limit=8)))
@@ -82,6 +94,35 @@ class WorkerRuntime:
         finally:
             metrics.PROCESSING_SECONDS.labels(event.type).observe(time.perf_counter() - started)
         return True
+
+    def _process(self, event: ClaimedEvent) -> Result:
+        # Only here may a signal abandon the event (handler.worker.shutdown):
+        # never while its result is being written.
+        self._in_event = True
+        try:
+            return self.process(event)
+        finally:
+            self._in_event = False
+
+    @property
+    def in_event(self) -> bool:
+        """Whether the loop is inside an event's processing (a stop may abandon it)."""
+        return self._in_event
+
+    @property
+    def stopping(self) -> threading.Event:
+        """Set when the worker is told to stop: long waits wait on it."""
+        return self._stop
+
+    def _release(self, event: ClaimedEvent) -> None:
+        try:
+            released = self.store.release_event(event.id, self.owner)
+        except Exception as exc:  # noqa: BLE001 - the lease still runs out: nothing is lost
+            log.error("event_release_error", event_id=event.id,
+                      error=redact(f"{type(exc).__name__}: {exc}"))
+            return
+        metrics.EVENTS_RELEASED.labels(event.type).inc()
+        log.info("event_released", event_id=event.id, released=released)
 
     def _retry_or_fail(self, event: ClaimedEvent, error: str) -> None:
         if event.attempts >= self.settings.max_attempts:
@@ -137,16 +178,16 @@ class WorkerRuntime:
         backoff are due seconds later: wait for those, up to ``notify_wait_s``,
         so a one-shot worker does not leave its own news unsent.
         """
-        while self.process_one():
+        while not self._stop.is_set() and self.process_one():
             pass
         deadline = time.monotonic() + notify_wait_s
-        while True:
+        while not self._stop.is_set():
             while self.send_notifications():
                 pass
             due = self.notifier.next_due_in() if self.notifier is not None else None
             if due is None or time.monotonic() + due > deadline:
                 return
-            time.sleep(max(0.01, due))
+            self._stop.wait(max(0.01, due))  # pacing: interrupted by stop()
 
     def look_if_due(self) -> int:
         """Run the registry watch when its interval has passed; the changes it stored.
@@ -180,6 +221,7 @@ class WorkerRuntime:
             threading.Thread(target=listen_for_events, name="reghook-listen", daemon=True,
                              args=(self.store.engine, self.wake, self._stop)).start()
         while not self._stop.is_set():
+            self.last_tick = time.monotonic()
             try:
                 busy = self.process_one()
                 self.send_notifications()
@@ -202,7 +244,8 @@ class WorkerRuntime:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the loop after the current event."""
+        """Stop the loop; the current event is given back at its next wait (or at once:
+        :func:`handler.worker.shutdown.stop_on_signals`)."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
