@@ -25,7 +25,7 @@ from handler.cli.events import events_group, replay
 from handler.cli.govern import govern
 from handler.cli.governance import history, promote, rollback, sweep
 from handler.cli.onboarding import demo, emit_group, policy_group, webhooks_group
-from handler.cli.output import err_console
+from handler.cli.output import err_console, safe
 from handler.cli.serve import db_group, serve, worker
 from handler.cli.watch import watch
 from handler.errors import ConfigError, ReghookError
@@ -42,10 +42,10 @@ class ReghookGroup(click.Group):
             return super().invoke(ctx)
         # ConfigError is a ReghookError, so it must be caught first.
         except ConfigError as exc:
-            err_console.print(f"[red]configuration error:[/red] {exc}")
+            err_console.print(f"[red]configuration error:[/red] {safe(exc)}", highlight=False)
             sys.exit(2)
         except ReghookError as exc:
-            err_console.print(f"[red]error:[/red] {exc}")
+            err_console.print(f"[red]error:[/red] {safe(exc)}", highlight=False)
             sys.exit(1)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from handler.cli.governance import process_now, run_now, worker_here
-from handler.cli.output import console, emit_json, err_console
+from handler.cli.output import clean, console, emit_json, err_console, safe
 from handler.errors import ConfigError, PermanentError
 
 
@@ -71,14 +71,14 @@ def _gates(entries: list[dict[str, Any]], version: str) -> list[dict[str, Any]]:
 def _print_verdict(model: str, version: str, verdict: str | None, gates: list[dict[str, Any]],
                    event: dict[str, Any]) -> None:
     if verdict is None:
-        err_console.print(f"[red]not governed[/red] {model} v{version}: "
-                          f"{event['last_error'] or event['reason']}", highlight=False)
+        err_console.print(f"[red]not governed[/red] {safe(model)} v{safe(version)}: "
+                          f"{safe(event['last_error'] or event['reason'])}", highlight=False)
         return
     colour = "green" if verdict == "passed" else "red"
-    console.print(f"[{colour}]{verdict}[/] {model} v{version}  (event {event['id']})",
-                  highlight=False)
+    console.print(f"[{colour}]{safe(verdict)}[/] {safe(model)} v{safe(version)}  "
+                  f"(event {safe(event['id'])})", highlight=False)
     for gate in gates:
         mark = "ok  " if gate.get("passed") else "FAIL"
-        console.print(f"  {mark} {gate.get('gate')}: observed {gate.get('observed')!r}, "
-                      f"expected {gate.get('expected')!r} {gate.get('detail') or ''}",
+        console.print(clean(f"  {mark} {gate.get('gate')}: observed {gate.get('observed')!r}, "
+                            f"expected {gate.get('expected')!r} {gate.get('detail') or ''}"),
                       markup=False, highlight=False)

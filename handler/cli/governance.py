@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from handler.cli.inputs import load_settings, open_store, since_bound
-from handler.cli.output import console, emit_json, err_console, history_table
+from handler.cli.output import clean, console, emit_json, err_console, history_table, safe
 
 if TYPE_CHECKING:
     from handler.worker.runtime import WorkerRuntime
@@ -30,12 +30,12 @@ def _actor() -> str:
 
 
 def worker_here() -> WorkerRuntime:
-    """A worker in this process, over the configured store (created on first use)."""
-    from handler.bootstrap import build_worker
-    from handler.store import upgrade
+    """A worker in this process, over the configured store (whose schema must be current)."""
+    from handler.bootstrap import build_worker, prepare_store, tracking_server
 
     settings = load_settings()
-    upgrade(settings.database_url)
+    prepare_store(settings)
+    tracking_server(settings)
     return build_worker(settings)
 
 
@@ -67,11 +67,11 @@ def run_now(event_type: str, payload: dict[str, Any], as_json: bool) -> None:
 def _print_outcome(event_id: str, event: dict[str, Any]) -> None:
     """The processed event's status and reason, then one line per action it caused."""
     colour = {"done": "green", "ignored": "yellow"}.get(event["status"], "red")
-    console.print(f"[{colour}]{event['status']}[/] {event['reason'] or event['last_error'] or ''}"
-                  f"  (event {event_id})", highlight=False)
+    console.print(f"[{colour}]{event['status']}[/] {safe(event['reason'] or event['last_error'])}"
+                  f"  (event {safe(event_id)})", highlight=False)
     for action in event["actions"]:
-        console.print(f"  {action['kind']:<16} {action['model']} v{action['version']} "
-                      f"{action['alias'] or ''}", markup=False)
+        console.print(clean(f"  {action['kind']:<16} {action['model']} v{action['version']} "
+                            f"{action['alias'] or ''}"), markup=False, highlight=False)
 
 
 @click.command("promote")
@@ -108,7 +108,7 @@ def history(model: str, as_json: bool) -> None:
         emit_json(result)
         return
     if not result["entries"]:
-        err_console.print(f"no history for {model}")
+        err_console.print(f"no history for {clean(model)}", markup=False)
         return
     console.print(history_table(model, result["entries"]))
 
@@ -118,12 +118,12 @@ def history(model: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def sweep(since: str, as_json: bool) -> None:
     """Queue run.finished for finished runs of policy experiments with no governed version."""
-    from handler.bootstrap import build_registry, build_store
+    from handler.bootstrap import build_registry, build_store, prepare_store, tracking_server
     from handler.policy import load_policy
-    from handler.store import upgrade
 
     settings = load_settings()
-    upgrade(settings.database_url)
+    prepare_store(settings)
+    tracking_server(settings)
     store, registry = build_store(settings), build_registry(settings)
     since_dt = since_bound(since)
     if since_dt is None:
@@ -148,4 +148,5 @@ def sweep(since: str, as_json: bool) -> None:
     else:
         console.print(f"queued {len(queued)} run(s)")
         for item in queued:
-            console.print(f"  {item['model']} run {item['run_id']} → {item['event_id']}", markup=False)
+            console.print(clean(f"  {item['model']} run {item['run_id']} → {item['event_id']}"),
+                          markup=False, highlight=False)

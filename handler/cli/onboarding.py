@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import click
 
 from handler.cli.inputs import load_settings
-from handler.cli.output import console, err_console
+from handler.cli.output import console, err_console, safe
 from handler.events import MLFLOW_EVENT_TYPES
 
 # The Workspace Model Registry events reghook acts on or records.
@@ -37,11 +37,11 @@ def policy_check(path: str | None) -> None:
     loaded, errors = check_policy(path, unity_catalog=settings.unity_catalog)
     if errors:
         for error in errors:
-            err_console.print(f"[red]✗[/red] {error}", highlight=False)
+            err_console.print(f"[red]✗[/red] {safe(error)}", highlight=False)
         sys.exit(2)
     assert loaded is not None
-    console.print(f"[green]✓[/green] {path}: {len(loaded.models)} model(s), "
-                  f"channels: {', '.join(loaded.effective_channels)}", highlight=False)
+    console.print(f"[green]✓[/green] {safe(path)}: {len(loaded.models)} model(s), "
+                  f"channels: {safe(', '.join(loaded.effective_channels))}", highlight=False)
 
 
 @click.group("webhooks")
