@@ -27,7 +27,8 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-
 # Piped output (less, grep, CI logs) gets a wide table instead of rich's
 # 80-column default, so ids are never cut.
 console = Console(width=None if sys.stdout.isatty() else 200)
-err_console = Console(stderr=True)
+# soft_wrap: a message is one line however narrow the terminal (scripts grep it).
+err_console = Console(stderr=True, soft_wrap=True)
 
 STATUS_COLOURS = {"done": "green", "failed": "red", "rejected": "red", "queued": "yellow",
                   "processing": "cyan", "ignored": "dim"}
