@@ -14,9 +14,8 @@ from typing import Any
 
 import click
 
-from handler.cli.governance import process_now, run_now, worker_here
+from handler.cli.governance import process_now, require_known, run_now, worker_here
 from handler.cli.output import clean, console, emit_json, err_console, safe
-from handler.errors import ConfigError, PermanentError
 
 
 @click.command("govern")
@@ -34,21 +33,16 @@ def govern(run_id: str | None, model: str | None, version: str | None, as_json: 
         return
     if not run_id:
         raise click.UsageError("give --run-id RUN, or --model NAME --version V")
+    runtime = worker_here()
+    require_known(runtime, model, run_id=run_id)
     run_now("run.finished", {"type": "run.finished", "run_id": run_id,
-                             **({"model": model} if model else {})}, as_json)
+                             **({"model": model} if model else {})}, as_json, runtime)
 
 
 def govern_version(model: str, version: str, as_json: bool) -> None:
     """Validate one version (unless already governed) and exit by its verdict."""
     runtime = worker_here()
-    context = runtime.context
-    assert context is not None
-    if context.policy(model) is None:
-        raise ConfigError(f"no policy for model {model!r} in the policy file")
-    try:
-        context.registry.get_version(model, version)
-    except PermanentError as exc:
-        raise ConfigError(f"{model} v{version}: {exc}") from None
+    require_known(runtime, model, version=version)
     event = process_now(runtime, "version.govern.requested", {"model": model, "version": version})
     verdict = runtime.store.last_verdict(model, version)
     gates = _gates(runtime.store.audit_trail(model), version)

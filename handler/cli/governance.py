@@ -39,6 +39,31 @@ def worker_here() -> WorkerRuntime:
     return build_worker(settings)
 
 
+def require_known(runtime: WorkerRuntime, model: str | None, *, version: str | None = None,
+                  run_id: str | None = None) -> None:
+    """Check what a command names before storing anything (docs/cli.md#governance).
+
+    A typo (an unknown model, version or run) is a usage error, exit 2: no
+    event is stored, so no failed event and no "processing failed"
+    notification reaches the team. A registry that cannot be reached is
+    left to the command (exit 1).
+    """
+    from handler.errors import ConfigError, PermanentError
+
+    context = runtime.context
+    assert context is not None
+    if model is not None and context.policy(model) is None:
+        known = ", ".join(p.name for p in context.policies.models) or "none"
+        raise ConfigError(f"no policy for model {model!r} in the policy file (models: {known})")
+    try:
+        if model is not None and version is not None:
+            context.registry.get_version(model, version)
+        if run_id is not None:
+            context.registry.get_run(run_id)
+    except PermanentError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def process_now(runtime: WorkerRuntime, event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
     """Store a ``cli`` event, process exactly it here, send its news; the event as stored."""
     event_id, _ = runtime.store.ingest(
@@ -51,9 +76,10 @@ def process_now(runtime: WorkerRuntime, event_type: str, payload: dict[str, Any]
     return event
 
 
-def run_now(event_type: str, payload: dict[str, Any], as_json: bool) -> None:
+def run_now(event_type: str, payload: dict[str, Any], as_json: bool,
+            runtime: WorkerRuntime | None = None) -> None:
     """Store a ``cli`` event and process it here, synchronously; exit 1 if it failed."""
-    event = process_now(worker_here(), event_type, payload)
+    event = process_now(runtime or worker_here(), event_type, payload)
     event_id = event["id"]
     if as_json:
         emit_json({"event_id": event_id, "status": event["status"], "reason": event["reason"],
@@ -80,7 +106,10 @@ def _print_outcome(event_id: str, event: dict[str, Any]) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def promote(model: str, version: str, as_json: bool) -> None:
     """Approve and move the protected alias to VERSION (it must have passed the gates)."""
-    run_now("promote.requested", {"model": model, "version": version, "actor": _actor()}, as_json)
+    runtime = worker_here()
+    require_known(runtime, model, version=version)
+    run_now("promote.requested", {"model": model, "version": version, "actor": _actor()}, as_json,
+            runtime)
 
 
 @click.command("rollback")
@@ -92,8 +121,10 @@ def promote(model: str, version: str, as_json: bool) -> None:
 def rollback(model: str, to_version: str | None, alias: str | None, reason: str | None,
              as_json: bool) -> None:
     """Move the protected alias back to its previous eligible holder."""
+    runtime = worker_here()
+    require_known(runtime, model, version=to_version)
     run_now("rollback.requested", {"model": model, "to_version": to_version, "alias": alias,
-                                    "reason": reason, "actor": _actor()}, as_json)
+                                    "reason": reason, "actor": _actor()}, as_json, runtime)
 
 
 @click.command("history")
