@@ -32,8 +32,9 @@ def events_group() -> None:
 def events_list(status: str | None, source: str | None, event_type: str | None,
                 since: str | None, limit: int, as_json: bool) -> None:
     """List stored events, newest first."""
+    since_dt = since_bound(since)  # a bad --since is reported before the store is opened
     rows = open_store(load_settings()).list_events(status=status, source=source, event_type=event_type,
-                                                   since=since_bound(since), limit=limit)
+                                                   since=since_dt, limit=limit)
     if as_json:
         emit_json({"events": rows})
     elif not rows:
@@ -96,8 +97,9 @@ def replay(event_ids: tuple[str, ...], status: str | None, since: str | None,
                                "status (reghook replay --status failed [--since 24h])")
     if event_ids and status:
         raise click.UsageError("give event ids or --status, not both")
+    since_dt = since_bound(since)
     store = open_store(load_settings())
-    ids = list(event_ids) or store.event_ids(status=status or "", since=since_bound(since))
+    ids = list(event_ids) or store.event_ids(status=status or "", since=since_dt)
     if dry_run:
         emit_json({"would_replay": ids}) if as_json else console.print(
             f"would replay {len(ids)} event(s)", *map(clean, ids), markup=False)

@@ -1,6 +1,6 @@
 """Commands for setting reghook up and trying it out.
 
-``policy check``, ``webhooks install mlflow|databricks``, ``emit run-finished`` and ``demo``.
+``webhooks install mlflow|databricks``, ``emit run-finished`` and ``demo``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import click
 
 from handler.cli.inputs import load_settings
-from handler.cli.output import console, err_console, safe
+from handler.cli.output import console, err_console
 from handler.errors import ConfigError
 from handler.events import MLFLOW_EVENT_TYPES
 
@@ -20,29 +20,6 @@ from handler.events import MLFLOW_EVENT_TYPES
 DATABRICKS_EVENT_TYPES = ("MODEL_VERSION_CREATED", "MODEL_VERSION_TAG_SET", "TRANSITION_REQUEST_CREATED",
                           "MODEL_VERSION_TRANSITIONED_STAGE", "REGISTERED_MODEL_CREATED",
                           "COMMENT_CREATED")
-
-
-@click.group("policy")
-def policy_group() -> None:
-    """The policy file."""
-
-
-@policy_group.command("check")
-@click.argument("path", required=False)
-def policy_check(path: str | None) -> None:
-    """Validate the policy file; print every error with its path (exit 2 if invalid)."""
-    from handler.policy import check_policy
-
-    settings = load_settings()
-    path = path or settings.policy
-    loaded, errors = check_policy(path, unity_catalog=settings.unity_catalog)
-    if errors:
-        for error in errors:
-            err_console.print(f"[red]✗[/red] {safe(error)}", highlight=False)
-        sys.exit(2)
-    assert loaded is not None
-    console.print(f"[green]✓[/green] {safe(path)}: {len(loaded.models)} model(s), "
-                  f"channels: {safe(', '.join(loaded.effective_channels))}", highlight=False)
 
 
 @click.group("webhooks")

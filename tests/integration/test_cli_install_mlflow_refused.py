@@ -24,7 +24,7 @@ REFUSAL = {"error_code": "INVALID_PARAMETER_VALUE",
 class StockMlflow(BaseHTTPRequestHandler):
     """Refuses every webhook as a stock server refuses an http URL."""
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         body = json.dumps(REFUSAL).encode()
         self.send_response(400)
