@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from handler.cli.inputs import load_settings, open_store, since_bound
-from handler.cli.output import clean, console, emit_json, err_console, history_table, safe
+from handler.cli.output import clean, console, emit_json, err_console, history_table, safe, waiting
 
 if TYPE_CHECKING:
     from handler.worker.runtime import WorkerRuntime
@@ -69,8 +69,10 @@ def process_now(runtime: WorkerRuntime, event_type: str, payload: dict[str, Any]
     event_id, _ = runtime.store.ingest(
         source="cli", event_type=event_type, idempotency_key=f"cli:{uuid.uuid4().hex}",
         status="queued", body=json.dumps(payload), headers={})
-    runtime.process_one(event_id)
-    runtime.send_notifications()
+    # Registering waits for the version to be READY; sending may wait for pacing.
+    with waiting(f"processing {event_type} (event {event_id})…"):
+        runtime.process_one(event_id)
+        runtime.send_notifications()
     event = runtime.store.get_event(event_id)
     assert event is not None  # stored above; events are never deleted
     return event
@@ -149,6 +151,8 @@ def history(model: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def sweep(since: str, as_json: bool) -> None:
     """Queue run.finished for finished runs of policy experiments with no governed version."""
+    from rich.progress import track
+
     from handler.bootstrap import build_registry, build_store, prepare_store, tracking_server
     from handler.policy import load_policy
 
@@ -164,7 +168,10 @@ def sweep(since: str, as_json: bool) -> None:
     for policy in load_policy(settings.policy).models:
         if not policy.experiment:
             continue
-        for run_id in registry.finished_runs(policy.experiment, int(since_dt.timestamp() * 1000)):
+        with waiting(f"looking for finished runs of {policy.experiment}…"):
+            run_ids = registry.finished_runs(policy.experiment, int(since_dt.timestamp() * 1000))
+        for run_id in track(run_ids, description=f"checking {policy.name}", console=err_console,
+                            disable=len(run_ids) < 10, transient=True):
             found = registry.find_version_for_run(policy.name, run_id)
             if found is not None and found.tags.get("reghook.status"):
                 continue

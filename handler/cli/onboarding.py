@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import click
 
 from handler.cli.inputs import load_settings
-from handler.cli.output import console, err_console
+from handler.cli.output import console, err_console, waiting
 from handler.errors import ConfigError
 from handler.events import MLFLOW_EVENT_TYPES
 
@@ -58,7 +58,7 @@ def install_mlflow(url: str, name: str) -> None:
     # mlflow types the list as its own Literal; the shared tuple holds exactly those strings.
     events: list[Any] = list(MLFLOW_EVENT_TYPES)
     try:
-        with err_console.status(f"creating the webhook on {settings.mlflow_tracking_uri}…"):
+        with waiting(f"creating the webhook on {settings.mlflow_tracking_uri}…"):
             created = MlflowClient().create_webhook(name=name, url=target, events=events,
                                                     secret=secrets[0])
     except MlflowException as exc:
@@ -119,11 +119,12 @@ def install_databricks(url: str, model: str | None) -> None:
     except ValueError as exc:
         fail(databricks_auth_problem(exc), 2)
     try:
-        created = workspace.model_registry.create_webhook(
-            events=[ml.RegistryWebhookEvent(e) for e in DATABRICKS_EVENT_TYPES],
-            model_name=model, status=ml.RegistryWebhookStatus.ACTIVE,
-            http_url_spec=ml.HttpUrlSpec(url=_route(url, "/webhooks/databricks"),
-                                         secret=secrets[0], authorization=authorization))
+        with waiting("creating the webhook on the Databricks workspace…"):
+            created = workspace.model_registry.create_webhook(
+                events=[ml.RegistryWebhookEvent(e) for e in DATABRICKS_EVENT_TYPES],
+                model_name=model, status=ml.RegistryWebhookStatus.ACTIVE,
+                http_url_spec=ml.HttpUrlSpec(url=_route(url, "/webhooks/databricks"),
+                                             secret=secrets[0], authorization=authorization))
     except (DatabricksError, ValueError, OSError) as exc:
         fail(f"Databricks refused the webhook: {type(exc).__name__}: {exc}", 1)
     webhook = created.webhook

@@ -16,7 +16,9 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.live import Live
 from rich.markup import escape
+from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
@@ -48,6 +50,16 @@ def safe(value: object) -> str:
 def cell(value: object, style: str = "") -> Text:
     """``value`` as a table cell: cleaned, and a ``Text`` so rich never reads markup in it."""
     return Text(clean(value), style=style)
+
+
+def waiting(message: str) -> Live:
+    """A spinner on stderr while a command waits (a version becoming READY, a registry look).
+
+    Shown only on a terminal; stdout is left alone (``--json`` documents and
+    the ``log`` channel's lines stay where they belong).
+    """
+    return Live(Spinner("dots", Text(clean(message))), console=err_console, transient=True,
+                redirect_stdout=False, redirect_stderr=False)
 
 
 def emit_json(value: Any) -> None:
