@@ -111,6 +111,40 @@ def build_worker(settings: Settings, store: Store | None = None, *,
     return runtime
 
 
+def tracking_server(settings: Settings) -> str:
+    """The MLflow tracking server a worker governs, as said at start-up (docs/configuration.md).
+
+    Without ``MLFLOW_TRACKING_URI`` MLflow would silently create ``./mlflow.db``
+    and govern an empty local registry, so a worker refuses to start (the demo
+    builds its worker with the URI of the server it starts).
+    """
+    from handler.errors import ConfigError
+
+    if not settings.mlflow_tracking_uri:
+        raise ConfigError("MLFLOW_TRACKING_URI is not set: set it to the tracking server to govern "
+                          "(http://mlflow:5000, databricks, …); reghook will not create ./mlflow.db")
+    said = f"tracking server {settings.mlflow_tracking_uri}"
+    if settings.mlflow_registry_uri:
+        said += f", registry {settings.mlflow_registry_uri}"
+    return said + (" (Unity Catalog)" if settings.unity_catalog else "")
+
+
+def prepare_store(settings: Settings, *, create_new_sqlite: bool = False) -> None:
+    """Check that the store's schema is current; never migrate one (docs/cli.md#db-upgrade).
+
+    ``create_new_sqlite``: ``reghook serve`` on its embedded SQLite default may
+    create a store that does not exist yet (a first run, the demo), but an
+    existing older one is left for ``reghook db upgrade``.
+    """
+    from handler.store import require_current_schema, store_is_new, upgrade
+
+    if create_new_sqlite and settings.database_url.startswith("sqlite") \
+            and store_is_new(settings.database_url):
+        upgrade(settings.database_url)
+        return
+    require_current_schema(settings.database_url)
+
+
 def run_worker(settings: Settings, *, once: bool, registry: Registry | None = None) -> None:
     """Run the worker loop in this process (``reghook worker``), with its probes port if set."""
     from handler.logs import configure
@@ -118,6 +152,7 @@ def run_worker(settings: Settings, *, once: bool, registry: Registry | None = No
     from handler.worker.shutdown import stop_on_signals
 
     configure(settings.log_level)
+    prepare_store(settings)
     runtime = build_worker(settings, registry=registry)
     # Give the current event back and leave on SIGTERM (Kubernetes, Procfile
     # platforms); an event cut off by SIGKILL is retaken when its lease ends.
@@ -142,9 +177,7 @@ def serve_embedded(settings: Settings, *, host: str, port: int, with_worker: boo
     """One process: gunicorn (one gthread worker) serving the app, a worker thread beside it."""
     from gunicorn.app.base import BaseApplication
 
-    from handler.store import upgrade
-
-    upgrade(settings.database_url)  # embedded default: create the SQLite store on first run
+    prepare_store(settings, create_new_sqlite=True)
     if with_worker:
         # Fail here with a clear message, not inside gunicorn's worker boot.
         from handler.policy import load_policy

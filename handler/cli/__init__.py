@@ -11,7 +11,8 @@ sibling modules; they never import it back, so the package has no cycles::
     serve       serve, worker, db upgrade
     events      events list / show, replay
     governance  govern, promote, rollback, history, sweep
-    onboarding  policy check, webhooks install, emit, demo
+    policy      policy check / init / schema
+    onboarding  webhooks install, emit, demo
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ import click
 from handler.cli.events import events_group, replay
 from handler.cli.govern import govern
 from handler.cli.governance import history, promote, rollback, sweep
-from handler.cli.onboarding import demo, emit_group, policy_group, webhooks_group
-from handler.cli.output import err_console
+from handler.cli.onboarding import demo, emit_group, webhooks_group
+from handler.cli.output import err_console, safe
+from handler.cli.policy import policy_group
 from handler.cli.serve import db_group, serve, worker
 from handler.cli.watch import watch
 from handler.errors import ConfigError, ReghookError
@@ -42,10 +44,10 @@ class ReghookGroup(click.Group):
             return super().invoke(ctx)
         # ConfigError is a ReghookError, so it must be caught first.
         except ConfigError as exc:
-            err_console.print(f"[red]configuration error:[/red] {exc}")
+            err_console.print(f"[red]configuration error:[/red] {safe(exc)}", highlight=False)
             sys.exit(2)
         except ReghookError as exc:
-            err_console.print(f"[red]error:[/red] {exc}")
+            err_console.print(f"[red]error:[/red] {safe(exc)}", highlight=False)
             sys.exit(1)
 
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
 import click
 
 from handler.cli.inputs import load_settings, open_store, since_bound
-from handler.cli.output import console, emit_json, err_console, events_table
+from handler.cli.output import clean, console, emit_json, err_console, events_table, safe
 from handler.errors import Conflict
+
+# An event's statuses (docs/cli.md#events-list); a typo is a usage error, not "no events".
+EVENT_STATUSES = ("queued", "processing", "done", "ignored", "failed", "rejected")
+STATUS = click.Choice(EVENT_STATUSES)
 
 
 @click.group("events")
@@ -18,7 +23,7 @@ def events_group() -> None:
 
 
 @events_group.command("list")
-@click.option("--status")
+@click.option("--status", type=STATUS)
 @click.option("--source")
 @click.option("--type", "event_type")
 @click.option("--since", help="24h, 30m, 7d or an ISO time")
@@ -27,8 +32,9 @@ def events_group() -> None:
 def events_list(status: str | None, source: str | None, event_type: str | None,
                 since: str | None, limit: int, as_json: bool) -> None:
     """List stored events, newest first."""
+    since_dt = since_bound(since)  # a bad --since is reported before the store is opened
     rows = open_store(load_settings()).list_events(status=status, source=source, event_type=event_type,
-                                                   since=since_bound(since), limit=limit)
+                                                   since=since_dt, limit=limit)
     if as_json:
         emit_json({"events": rows})
     elif not rows:
@@ -44,53 +50,70 @@ def events_show(event_id: str, as_json: bool) -> None:
     """Show one event with its body, attempts and the actions it caused."""
     found = open_store(load_settings()).get_event(event_id)
     if found is None:
-        err_console.print(f"[red]no event {event_id}[/red]")
+        err_console.print(f"[red]no event {safe(event_id)}[/red]")
         sys.exit(1)
     if as_json:
         emit_json(found)
         return
     console.print(events_table([found]))
-    console.print("[bold]headers[/bold]", found["headers"])
+    console.print("[bold]headers[/bold]")
+    for name, value in found["headers"].items():
+        _plain(f"  {clean(name)}: {clean(value)}")
     console.print("[bold]body[/bold]")
-    try:
-        console.print_json(found["body"])
-    except Exception:  # noqa: BLE001 - a rejected body need not be JSON; show it raw
-        console.print(found["body"], markup=False)
+    _plain(_readable_body(found["body"]))
     for attempt in found["attempt_log"]:
-        console.print(f"attempt {attempt['number']} by {attempt['worker']}: "
-                      f"{attempt['outcome']} {attempt['error'] or ''}", markup=False)
+        _plain(f"attempt {attempt['number']} by {attempt['worker']}: "
+               f"{attempt['outcome']} {attempt['error'] or ''}")
     for action in found["actions"]:
-        console.print(f"{action['at']} {action['kind']} {action['model']} v{action['version']} "
-                      f"{action['alias'] or ''} by {action['actor']}", markup=False)
+        _plain(f"{action['at']} {action['kind']} {action['model']} v{action['version']} "
+               f"{action['alias'] or ''} by {action['actor']}")
+
+
+def _plain(line: str) -> None:
+    """One line of stored data: control characters shown as ``?``, no markup, no highlighting."""
+    console.print(clean(line), markup=False, highlight=False, emoji=False)
+
+
+def _readable_body(body: str) -> str:
+    """A JSON body indented (escapes such as ``\\u001b`` stay escapes), any other body as it is."""
+    try:
+        # ensure_ascii keeps C1 controls and bidi overrides written as escapes.
+        return json.dumps(json.loads(body), indent=2, ensure_ascii=True)
+    except ValueError:  # a rejected body need not be JSON
+        return body
 
 
 @click.command("replay")
 @click.argument("event_ids", nargs=-1)
-@click.option("--status", help="Replay every event in this status (e.g. failed).")
+@click.option("--status", type=STATUS, help="Replay every event in this status (e.g. failed).")
 @click.option("--since", help="With --status: only events received since (24h, ISO time).")
 @click.option("--dry-run", is_flag=True, help="Show what would be replayed.")
 @click.option("--json", "as_json", is_flag=True)
 def replay(event_ids: tuple[str, ...], status: str | None, since: str | None,
            dry_run: bool, as_json: bool) -> None:
     """Queue stored events again (a copy with replay_of; the original is kept)."""
-    if bool(event_ids) == bool(status):
+    if not event_ids and not status:
+        raise click.UsageError("say what to replay: event ids (reghook replay EVT_ID...) or a "
+                               "status (reghook replay --status failed [--since 24h])")
+    if event_ids and status:
         raise click.UsageError("give event ids or --status, not both")
+    since_dt = since_bound(since)
     store = open_store(load_settings())
-    ids = list(event_ids) or store.event_ids(status=status or "", since=since_bound(since))
+    ids = list(event_ids) or store.event_ids(status=status or "", since=since_dt)
     if dry_run:
         emit_json({"would_replay": ids}) if as_json else console.print(
-            f"would replay {len(ids)} event(s)", *ids)
+            f"would replay {len(ids)} event(s)", *map(clean, ids), markup=False)
         return
     results, missing, refused = _replay_each(store, ids, quiet=len(ids) < 10 or as_json)
     if as_json:
         emit_json({"replayed": results, "missing": missing, "refused": refused})
     else:
         for item in results:
-            console.print(f"{item['replay_of']} → {item['event_id']} queued")
+            console.print(f"{safe(item['replay_of'])} → {safe(item['event_id'])} queued")
         for event_id in missing:
-            err_console.print(f"[red]no event {event_id}[/red]")
+            err_console.print(f"[red]no event {safe(event_id)}[/red]")
         for item in refused:
-            err_console.print(f"[red]{item['event_id']}: {item['reason']}[/red]")
+            err_console.print(f"[red]{safe(item['event_id'])}: {safe(item['reason'])}[/red]")
     if missing or refused:
         sys.exit(1)
 

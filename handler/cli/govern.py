@@ -14,9 +14,8 @@ from typing import Any
 
 import click
 
-from handler.cli.governance import process_now, run_now, worker_here
-from handler.cli.output import console, emit_json, err_console
-from handler.errors import ConfigError, PermanentError
+from handler.cli.governance import process_now, require_known, run_now, worker_here
+from handler.cli.output import clean, console, emit_json, err_console, safe
 
 
 @click.command("govern")
@@ -34,21 +33,16 @@ def govern(run_id: str | None, model: str | None, version: str | None, as_json: 
         return
     if not run_id:
         raise click.UsageError("give --run-id RUN, or --model NAME --version V")
+    runtime = worker_here()
+    require_known(runtime, model, run_id=run_id)
     run_now("run.finished", {"type": "run.finished", "run_id": run_id,
-                             **({"model": model} if model else {})}, as_json)
+                             **({"model": model} if model else {})}, as_json, runtime)
 
 
 def govern_version(model: str, version: str, as_json: bool) -> None:
     """Validate one version (unless already governed) and exit by its verdict."""
     runtime = worker_here()
-    context = runtime.context
-    assert context is not None
-    if context.policy(model) is None:
-        raise ConfigError(f"no policy for model {model!r} in the policy file")
-    try:
-        context.registry.get_version(model, version)
-    except PermanentError as exc:
-        raise ConfigError(f"{model} v{version}: {exc}") from None
+    require_known(runtime, model, version=version)
     event = process_now(runtime, "version.govern.requested", {"model": model, "version": version})
     verdict = runtime.store.last_verdict(model, version)
     gates = _gates(runtime.store.audit_trail(model), version)
@@ -71,14 +65,14 @@ def _gates(entries: list[dict[str, Any]], version: str) -> list[dict[str, Any]]:
 def _print_verdict(model: str, version: str, verdict: str | None, gates: list[dict[str, Any]],
                    event: dict[str, Any]) -> None:
     if verdict is None:
-        err_console.print(f"[red]not governed[/red] {model} v{version}: "
-                          f"{event['last_error'] or event['reason']}", highlight=False)
+        err_console.print(f"[red]not governed[/red] {safe(model)} v{safe(version)}: "
+                          f"{safe(event['last_error'] or event['reason'])}", highlight=False)
         return
     colour = "green" if verdict == "passed" else "red"
-    console.print(f"[{colour}]{verdict}[/] {model} v{version}  (event {event['id']})",
-                  highlight=False)
+    console.print(f"[{colour}]{safe(verdict)}[/] {safe(model)} v{safe(version)}  "
+                  f"(event {safe(event['id'])})", highlight=False)
     for gate in gates:
         mark = "ok  " if gate.get("passed") else "FAIL"
-        console.print(f"  {mark} {gate.get('gate')}: observed {gate.get('observed')!r}, "
-                      f"expected {gate.get('expected')!r} {gate.get('detail') or ''}",
+        console.print(clean(f"  {mark} {gate.get('gate')}: observed {gate.get('observed')!r}, "
+                            f"expected {gate.get('expected')!r} {gate.get('detail') or ''}"),
                       markup=False, highlight=False)

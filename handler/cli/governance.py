@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from handler.cli.inputs import load_settings, open_store, since_bound
-from handler.cli.output import console, emit_json, err_console, history_table
+from handler.cli.output import clean, console, emit_json, err_console, history_table, safe, waiting
 
 if TYPE_CHECKING:
     from handler.worker.runtime import WorkerRuntime
@@ -30,13 +30,38 @@ def _actor() -> str:
 
 
 def worker_here() -> WorkerRuntime:
-    """A worker in this process, over the configured store (created on first use)."""
-    from handler.bootstrap import build_worker
-    from handler.store import upgrade
+    """A worker in this process, over the configured store (whose schema must be current)."""
+    from handler.bootstrap import build_worker, prepare_store, tracking_server
 
     settings = load_settings()
-    upgrade(settings.database_url)
+    prepare_store(settings)
+    tracking_server(settings)
     return build_worker(settings)
+
+
+def require_known(runtime: WorkerRuntime, model: str | None, *, version: str | None = None,
+                  run_id: str | None = None) -> None:
+    """Check what a command names before storing anything (docs/cli.md#governance).
+
+    A typo (an unknown model, version or run) is a usage error, exit 2: no
+    event is stored, so no failed event and no "processing failed"
+    notification reaches the team. A registry that cannot be reached is
+    left to the command (exit 1).
+    """
+    from handler.errors import ConfigError, PermanentError
+
+    context = runtime.context
+    assert context is not None
+    if model is not None and context.policy(model) is None:
+        known = ", ".join(p.name for p in context.policies.models) or "none"
+        raise ConfigError(f"no policy for model {model!r} in the policy file (models: {known})")
+    try:
+        if model is not None and version is not None:
+            context.registry.get_version(model, version)
+        if run_id is not None:
+            context.registry.get_run(run_id)
+    except PermanentError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def process_now(runtime: WorkerRuntime, event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -44,16 +69,19 @@ def process_now(runtime: WorkerRuntime, event_type: str, payload: dict[str, Any]
     event_id, _ = runtime.store.ingest(
         source="cli", event_type=event_type, idempotency_key=f"cli:{uuid.uuid4().hex}",
         status="queued", body=json.dumps(payload), headers={})
-    runtime.process_one(event_id)
-    runtime.send_notifications()
+    # Registering waits for the version to be READY; sending may wait for pacing.
+    with waiting(f"processing {event_type} (event {event_id})…"):
+        runtime.process_one(event_id)
+        runtime.send_notifications()
     event = runtime.store.get_event(event_id)
     assert event is not None  # stored above; events are never deleted
     return event
 
 
-def run_now(event_type: str, payload: dict[str, Any], as_json: bool) -> None:
+def run_now(event_type: str, payload: dict[str, Any], as_json: bool,
+            runtime: WorkerRuntime | None = None) -> None:
     """Store a ``cli`` event and process it here, synchronously; exit 1 if it failed."""
-    event = process_now(worker_here(), event_type, payload)
+    event = process_now(runtime or worker_here(), event_type, payload)
     event_id = event["id"]
     if as_json:
         emit_json({"event_id": event_id, "status": event["status"], "reason": event["reason"],
@@ -67,11 +95,11 @@ def run_now(event_type: str, payload: dict[str, Any], as_json: bool) -> None:
 def _print_outcome(event_id: str, event: dict[str, Any]) -> None:
     """The processed event's status and reason, then one line per action it caused."""
     colour = {"done": "green", "ignored": "yellow"}.get(event["status"], "red")
-    console.print(f"[{colour}]{event['status']}[/] {event['reason'] or event['last_error'] or ''}"
-                  f"  (event {event_id})", highlight=False)
+    console.print(f"[{colour}]{event['status']}[/] {safe(event['reason'] or event['last_error'])}"
+                  f"  (event {safe(event_id)})", highlight=False)
     for action in event["actions"]:
-        console.print(f"  {action['kind']:<16} {action['model']} v{action['version']} "
-                      f"{action['alias'] or ''}", markup=False)
+        console.print(clean(f"  {action['kind']:<16} {action['model']} v{action['version']} "
+                            f"{action['alias'] or ''}"), markup=False, highlight=False)
 
 
 @click.command("promote")
@@ -80,7 +108,10 @@ def _print_outcome(event_id: str, event: dict[str, Any]) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def promote(model: str, version: str, as_json: bool) -> None:
     """Approve and move the protected alias to VERSION (it must have passed the gates)."""
-    run_now("promote.requested", {"model": model, "version": version, "actor": _actor()}, as_json)
+    runtime = worker_here()
+    require_known(runtime, model, version=version)
+    run_now("promote.requested", {"model": model, "version": version, "actor": _actor()}, as_json,
+            runtime)
 
 
 @click.command("rollback")
@@ -92,8 +123,10 @@ def promote(model: str, version: str, as_json: bool) -> None:
 def rollback(model: str, to_version: str | None, alias: str | None, reason: str | None,
              as_json: bool) -> None:
     """Move the protected alias back to its previous eligible holder."""
+    runtime = worker_here()
+    require_known(runtime, model, version=to_version)
     run_now("rollback.requested", {"model": model, "to_version": to_version, "alias": alias,
-                                    "reason": reason, "actor": _actor()}, as_json)
+                                    "reason": reason, "actor": _actor()}, as_json, runtime)
 
 
 @click.command("history")
@@ -108,7 +141,7 @@ def history(model: str, as_json: bool) -> None:
         emit_json(result)
         return
     if not result["entries"]:
-        err_console.print(f"no history for {model}")
+        err_console.print(f"no history for {clean(model)}", markup=False)
         return
     console.print(history_table(model, result["entries"]))
 
@@ -118,12 +151,14 @@ def history(model: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def sweep(since: str, as_json: bool) -> None:
     """Queue run.finished for finished runs of policy experiments with no governed version."""
-    from handler.bootstrap import build_registry, build_store
+    from rich.progress import track
+
+    from handler.bootstrap import build_registry, build_store, prepare_store, tracking_server
     from handler.policy import load_policy
-    from handler.store import upgrade
 
     settings = load_settings()
-    upgrade(settings.database_url)
+    prepare_store(settings)
+    tracking_server(settings)
     store, registry = build_store(settings), build_registry(settings)
     since_dt = since_bound(since)
     if since_dt is None:
@@ -133,7 +168,10 @@ def sweep(since: str, as_json: bool) -> None:
     for policy in load_policy(settings.policy).models:
         if not policy.experiment:
             continue
-        for run_id in registry.finished_runs(policy.experiment, int(since_dt.timestamp() * 1000)):
+        with waiting(f"looking for finished runs of {policy.experiment}…"):
+            run_ids = registry.finished_runs(policy.experiment, int(since_dt.timestamp() * 1000))
+        for run_id in track(run_ids, description=f"checking {policy.name}", console=err_console,
+                            disable=len(run_ids) < 10, transient=True):
             found = registry.find_version_for_run(policy.name, run_id)
             if found is not None and found.tags.get("reghook.status"):
                 continue
@@ -148,4 +186,5 @@ def sweep(since: str, as_json: bool) -> None:
     else:
         console.print(f"queued {len(queued)} run(s)")
         for item in queued:
-            console.print(f"  {item['model']} run {item['run_id']} → {item['event_id']}", markup=False)
+            console.print(clean(f"  {item['model']} run {item['run_id']} → {item['event_id']}"),
+                          markup=False, highlight=False)

@@ -25,9 +25,15 @@ def load_settings() -> Settings:
 
 
 def open_store(settings: Settings) -> Any:
-    """The event store of these settings (imported late: ``--help`` stays fast)."""
-    from handler.store import Store
+    """The event store of these settings, whose schema must be current (docs/cli.md).
 
+    Never migrates: a schema that is missing or behind is a configuration
+    error (exit 2) telling the operator to run ``reghook db upgrade``.
+    Imported late, so ``--help`` stays fast.
+    """
+    from handler.store import Store, require_current_schema
+
+    require_current_schema(settings.database_url)
     return Store.from_url(settings.database_url)
 
 

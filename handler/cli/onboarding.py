@@ -1,6 +1,6 @@
 """Commands for setting reghook up and trying it out.
 
-``policy check``, ``webhooks install mlflow|databricks``, ``emit run-finished`` and ``demo``.
+``webhooks install mlflow|databricks``, ``emit run-finished`` and ``demo``.
 """
 
 from __future__ import annotations
@@ -12,36 +12,14 @@ from urllib.parse import urlsplit
 import click
 
 from handler.cli.inputs import load_settings
-from handler.cli.output import console, err_console
+from handler.cli.output import console, err_console, waiting
+from handler.errors import ConfigError
 from handler.events import MLFLOW_EVENT_TYPES
 
 # The Workspace Model Registry events reghook acts on or records.
 DATABRICKS_EVENT_TYPES = ("MODEL_VERSION_CREATED", "MODEL_VERSION_TAG_SET", "TRANSITION_REQUEST_CREATED",
                           "MODEL_VERSION_TRANSITIONED_STAGE", "REGISTERED_MODEL_CREATED",
                           "COMMENT_CREATED")
-
-
-@click.group("policy")
-def policy_group() -> None:
-    """The policy file."""
-
-
-@policy_group.command("check")
-@click.argument("path", required=False)
-def policy_check(path: str | None) -> None:
-    """Validate the policy file; print every error with its path (exit 2 if invalid)."""
-    from handler.policy import check_policy
-
-    settings = load_settings()
-    path = path or settings.policy
-    loaded, errors = check_policy(path, unity_catalog=settings.unity_catalog)
-    if errors:
-        for error in errors:
-            err_console.print(f"[red]✗[/red] {error}", highlight=False)
-        sys.exit(2)
-    assert loaded is not None
-    console.print(f"[green]✓[/green] {path}: {len(loaded.models)} model(s), "
-                  f"channels: {', '.join(loaded.effective_channels)}", highlight=False)
 
 
 @click.group("webhooks")
@@ -64,16 +42,53 @@ def _route(url: str, path: str) -> str:
 def install_mlflow(url: str, name: str) -> None:
     """Subscribe reghook to the MLflow tracking server (MLFLOW_TRACKING_URI) with the first secret."""
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
-    secrets = load_settings().mlflow_secret_list
+    from handler.bootstrap import tracking_server
+
+    settings = load_settings()
+    secrets = settings.mlflow_secret_list
     if not secrets:
-        raise click.UsageError("set REGHOOK_MLFLOW_SECRETS first: the webhook must be signed")
+        fail("set REGHOOK_MLFLOW_SECRETS first: the webhook must be signed", 2)
+    try:
+        tracking_server(settings)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    target = _route(url, "/webhooks/mlflow")
     # mlflow types the list as its own Literal; the shared tuple holds exactly those strings.
     events: list[Any] = list(MLFLOW_EVENT_TYPES)
-    created = MlflowClient().create_webhook(name=name, url=_route(url, "/webhooks/mlflow"),
-                                            events=events, secret=secrets[0])
-    console.print(f"created MLflow webhook {created.webhook_id} → {_route(url, '/webhooks/mlflow')}",
-                  markup=False)
+    try:
+        with waiting(f"creating the webhook on {settings.mlflow_tracking_uri}…"):
+            created = MlflowClient().create_webhook(name=name, url=target, events=events,
+                                                    secret=secrets[0])
+    except MlflowException as exc:
+        fail(f"the MLflow server at {settings.mlflow_tracking_uri} refused the webhook: "
+             f"{exc.message[:300]}{mlflow_server_hint(target)}", 1)
+    console.print(f"created MLflow webhook {created.webhook_id} → {target}", markup=False)
+
+
+def mlflow_server_hint(target: str) -> str:
+    """What a stock MLflow server needs to deliver to ``target`` (docs/configuration.md).
+
+    MLflow accepts only https webhook URLs to public addresses unless the
+    server runs with the settings named here.
+    """
+    import ipaddress
+
+    parts = urlsplit(target)
+    needs = []
+    if parts.scheme == "http":
+        needs.append("MLFLOW_WEBHOOK_ALLOWED_SCHEMES=http,https (for a plain http URL)")
+    host = parts.hostname or ""
+    try:
+        private = not ipaddress.ip_address(host).is_global
+    except ValueError:
+        private = host == "localhost" or "." not in host or host.endswith((".local", ".internal"))
+    if private:
+        needs.append("MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS=true (for a loopback or private address)")
+    if not needs:
+        return ""
+    return " — start the MLflow server with " + " and ".join(needs)
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -104,11 +119,12 @@ def install_databricks(url: str, model: str | None) -> None:
     except ValueError as exc:
         fail(databricks_auth_problem(exc), 2)
     try:
-        created = workspace.model_registry.create_webhook(
-            events=[ml.RegistryWebhookEvent(e) for e in DATABRICKS_EVENT_TYPES],
-            model_name=model, status=ml.RegistryWebhookStatus.ACTIVE,
-            http_url_spec=ml.HttpUrlSpec(url=_route(url, "/webhooks/databricks"),
-                                         secret=secrets[0], authorization=authorization))
+        with waiting("creating the webhook on the Databricks workspace…"):
+            created = workspace.model_registry.create_webhook(
+                events=[ml.RegistryWebhookEvent(e) for e in DATABRICKS_EVENT_TYPES],
+                model_name=model, status=ml.RegistryWebhookStatus.ACTIVE,
+                http_url_spec=ml.HttpUrlSpec(url=_route(url, "/webhooks/databricks"),
+                                             secret=secrets[0], authorization=authorization))
     except (DatabricksError, ValueError, OSError) as exc:
         fail(f"Databricks refused the webhook: {type(exc).__name__}: {exc}", 1)
     webhook = created.webhook

@@ -15,18 +15,26 @@ from handler.cli.output import err_console
 @click.option("--threads", default=8, show_default=True, type=int)
 def serve(host: str, port: int, no_worker: bool, threads: int) -> None:
     """Serve the web app with a worker thread beside it (the embedded default)."""
-    from handler.bootstrap import serve_embedded
+    from handler.bootstrap import serve_embedded, tracking_server
 
-    serve_embedded(load_settings(), host=host, port=port, with_worker=not no_worker, threads=threads)
+    settings = load_settings()
+    if not no_worker:
+        err_console.print(f"reghook: governing with {tracking_server(settings)}", markup=False,
+                          highlight=False)
+    serve_embedded(settings, host=host, port=port, with_worker=not no_worker, threads=threads)
 
 
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Process until the queue is empty, then exit 0.")
 def worker(once: bool) -> None:
     """Process queued events (the Procfile's worker)."""
-    from handler.bootstrap import run_worker
+    from handler.bootstrap import prepare_store, run_worker, tracking_server
 
-    run_worker(load_settings(), once=once)
+    settings = load_settings()
+    prepare_store(settings)  # before saying anything: a refusal is the only line
+    err_console.print(f"reghook: governing with {tracking_server(settings)}", markup=False,
+                      highlight=False)
+    run_worker(settings, once=once)
 
 
 @click.group("db")

@@ -10,7 +10,7 @@ import click
 from rich.table import Table
 
 from handler.cli.governance import worker_here
-from handler.cli.output import console, emit_json
+from handler.cli.output import cell, console, emit_json, waiting
 
 
 @click.command("watch")
@@ -24,7 +24,7 @@ def watch(once: bool, as_json: bool) -> None:
 
     runtime = worker_here()
     assert runtime.context is not None
-    with console.status("looking at the registry…"):
+    with waiting("looking at the registry…"):
         changes = look_all(runtime.context, runtime.store, runtime.store, every_s=0)
     if as_json:
         emit_json({"changes": [{"model": c.model, "type": c.type, "data": c.data,
@@ -33,7 +33,8 @@ def watch(once: bool, as_json: bool) -> None:
     table = Table("event", "model", "change", "what", "")
     for c in changes:
         what = ", ".join(f"{k}={v}" for k, v in c.data.items() if k != "name")
-        table.add_row(c.event_id, c.model, c.type, what, "" if c.new else "seen before")
+        table.add_row(*map(cell, (c.event_id, c.model, c.type, what,
+                                  "" if c.new else "seen before")))
     if changes:
         console.print(table)
     models = len(runtime.context.policies.models)

@@ -21,7 +21,8 @@ PACKAGE = ROOT / "handler" / "cli"
 TOP_LEVEL = {"db", "demo", "emit", "events", "govern", "history", "policy", "promote", "replay",
              "rollback", "serve", "sweep", "watch", "webhooks", "worker"}
 NESTED = {"db upgrade", "emit run-finished", "events list", "events show", "policy check",
-          "webhooks install", "webhooks install databricks", "webhooks install mlflow"}
+          "policy init", "policy schema", "webhooks install", "webhooks install databricks",
+          "webhooks install mlflow"}
 
 # Runs in the child: import the CLI, walk its command tree, report what else got imported.
 CHILD = r"""

@@ -27,3 +27,14 @@ def test_every_module_and_package_of_handler_is_in_the_module_map():
             if p.name not in ("__init__.py", "__pycache__", "migrations")
             and (p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").exists()))}
     assert sorted(tree - named) == []
+
+
+def test_the_readme_configuration_table_names_every_setting():
+    from handler.settings import Settings
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", table))
+    expected = {(f.validation_alias.choices[0] if f.validation_alias else f"REGHOOK_{name.upper()}")
+                for name, f in Settings.model_fields.items()}
+    assert sorted(expected - named) == []
