@@ -11,6 +11,7 @@ sibling modules; they never import it back, so the package has no cycles::
     serve       serve, worker, db upgrade
     events      events list / show, replay
     governance  govern, promote, rollback, history, sweep
+    compare     versions side by side, from the event store
     onboarding  policy check, webhooks install, emit, demo
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 
 import click
 
+from handler.cli.compare import compare
 from handler.cli.events import events_group, replay
 from handler.cli.govern import govern
 from handler.cli.governance import history, promote, rollback, sweep
@@ -57,6 +59,6 @@ def main() -> None:
 
 for _command in (serve, worker, db_group,
                  events_group, replay,
-                 govern, promote, rollback, history, sweep, watch,
+                 govern, promote, rollback, history, compare, sweep, watch,
                  policy_group, webhooks_group, emit_group, demo):
     main.add_command(_command)

@@ -3,7 +3,8 @@
 The only package that imports SQLAlchemy. :class:`Store` composes one
 mixin per concept: the inbox (intake, listing, replay), the queue (claims
 and leases), the ledger (audit, alias history, registrations, own writes)
-the outbox (notifications) and the registry watch's memory. The queue and the outbox share one lease
+the outbox (notifications), the registry watch's memory and the version
+comparison and the console's pages, read from the ledger and the inbox. The queue and the outbox share one lease
 protocol (claim, expiry, fencing by owner): :mod:`handler.store.lease`.
 """
 
@@ -14,10 +15,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
+from handler.store.comparison import Comparisons
 from handler.store.engine import Transactions, enable_wal, make_engine
 from handler.store.inbox import Inbox
 from handler.store.ledger import Ledger
 from handler.store.outbox import Outbox
+from handler.store.pages import Pages
 from handler.store.queue import Queue
 from handler.store.watch import WatchLog
 
@@ -27,7 +30,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-class Store(Inbox, Queue, Ledger, Outbox, WatchLog):
+class Store(Inbox, Queue, Comparisons, Ledger, Outbox, WatchLog, Pages):
     """All persistent state of reghook, over one engine."""
 
     def __init__(self, engine: Engine) -> None:
