@@ -3,9 +3,9 @@
 The only package that imports SQLAlchemy. :class:`Store` composes one
 mixin per concept: the inbox (intake, listing, replay), the queue (claims
 and leases), the ledger (audit, alias history, registrations, own writes)
-the outbox (notifications), the registry watch's memory and the version
-comparison and the console's pages, read from the ledger and the inbox. The queue and the outbox share one lease
-protocol (claim, expiry, fencing by owner): :mod:`handler.store.lease`.
+the outbox (notifications), the registry watch's memory, and the reads of
+the version comparison and the console's pages. The queue and the outbox
+share one lease protocol (claim, expiry, fencing by owner): :mod:`handler.store.lease`.
 """
 
 from __future__ import annotations

@@ -14,11 +14,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import Blueprint, Flask, Request, Response, request
-from flask.sessions import SecureCookieSessionInterface
 from flask.sansio.blueprints import BlueprintSetupState
+from flask.sessions import SecureCookieSessionInterface
 
 from handler.web.context import EXTENSION, WebContext
 
@@ -71,7 +71,7 @@ def session_secret(token: str) -> bytes:
 
 @bp.record_once
 def _configure(state: BlueprintSetupState) -> None:
-    app = state.app
+    app = cast(Flask, state.app)
     context: WebContext = app.extensions[EXTENSION]
     token = context.settings.admin_token
     if token is not None and token.get_secret_value():
