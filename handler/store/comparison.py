@@ -164,9 +164,7 @@ def rows(versions: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]
     plain("dataset", lambda v: "; ".join(f"{d['name']} ({d['source']})" for d in v["datasets"])
           or "—")
     plain("signature", lambda v: _signature_text(v["signature"]))
-    table.append(("status", [{"text": v["status"] or "not governed",
-                              "ok": None if v["status"] is None else v["status"] == "passed"}
-                             for v in versions]))
+    plain("status", lambda v: v["status"] or "not governed")
     plain("run", lambda v: v["run_id"] or "—")
     plain("author", lambda v: v["author"] or "—")
     plain("approver", lambda v: v["approver"] or "—")
