@@ -13,6 +13,9 @@ import requests
 from tests.conftest import ADMIN_TOKEN
 from tests.support.browser import chromium, log_in, requested_urls, require_chromium, serving
 
+# A real browser takes seconds to start: these run in the full suite (and CI), not the fast tier.
+pytestmark = pytest.mark.slow
+
 SIGNATURE = "v1,c2lnbmF0dXJlLXZhbHVlLXRoYXQtbXVzdC1uZXZlci1zaG93"
 
 

@@ -68,7 +68,12 @@ def log_in(driver: Any, base_url: str, token: str) -> None:
 
     driver.get(f"{base_url}/console/login")
     driver.find_element(By.ID, "token").send_keys(token)
+    from selenium.webdriver.support.ui import WebDriverWait
+
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    # The click only starts the post: wait for its answer (logged in, or refused),
+    # so the test's next navigation does not race the redirect.
+    WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".logout, [role=alert]"))
 
 
 def requested_urls(driver: Any) -> list[str]:
