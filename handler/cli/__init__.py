@@ -12,6 +12,7 @@ sibling modules; they never import it back, so the package has no cycles::
     events      events list / show, replay
     governance  govern, promote, rollback, history, sweep
     policy      policy check / init / schema
+    compare     versions side by side, from the event store
     onboarding  webhooks install, emit, demo
 """
 
@@ -22,6 +23,7 @@ from typing import Any
 
 import click
 
+from handler.cli.compare import compare
 from handler.cli.events import events_group, replay
 from handler.cli.govern import govern
 from handler.cli.governance import history, promote, rollback, sweep
@@ -59,6 +61,6 @@ def main() -> None:
 
 for _command in (serve, worker, db_group,
                  events_group, replay,
-                 govern, promote, rollback, history, sweep, watch,
+                 govern, promote, rollback, history, compare, sweep, watch,
                  policy_group, webhooks_group, emit_group, demo):
     main.add_command(_command)

@@ -9,6 +9,8 @@ outbox, so a second pass sends nothing new.
 
 from __future__ import annotations
 
+from typing import Any
+
 from handler.errors import PermanentError, TransientError
 from handler.governance.context import Context
 from handler.governance.ports import RunInfo, VersionInfo
@@ -37,7 +39,8 @@ def converge(ctx: Context, event_id: str, policy: ModelPolicy, run: RunInfo, ver
     if desired[STATUS_TAG] != "rolled_back":
         moves = converge_aliases(ctx, event_id, policy, version, verdict.passed)
     entries = [AuditEntry("validated", policy.name, version.version, event_id,
-                          detail={"status": verdict.status, "gates": verdict.to_json()})]
+                          detail={"status": verdict.status, "gates": verdict.to_json(),
+                                  **compared_facts(run, verdict)})]
     if registered_now:
         entries.insert(0, AuditEntry("registered", policy.name, version.version, event_id,
                                      detail={"run_id": run.run_id, "source": version.source}))
@@ -54,6 +57,21 @@ def converge(ctx: Context, event_id: str, policy: ModelPolicy, run: RunInfo, ver
         alias_changes=tuple(AliasChange(m.alias, m.version, m.previous_version) for m in moves))
     record(ctx, policy, entries, moves, outcome)
     return done(f"v{version.version} {verdict.status}")
+
+
+def compared_facts(run: RunInfo, verdict: Verdict) -> dict[str, Any]:
+    """What the version comparison shows beside the gates (docs/console.md), kept with the verdict.
+
+    The console and ``reghook compare`` read only the event store, so the
+    run's facts are recorded when they are at hand. The signature is the one
+    the signature gate read (None when no gate read it: no extra registry call).
+    """
+    signature = next((g.observed for g in verdict.gates
+                      if g.gate == "signature" and isinstance(g.observed, dict)), None)
+    return {"run_id": run.run_id, "author": run.tags.get("mlflow.user"),
+            "metrics": dict(run.metrics), "signature": signature,
+            "datasets": [{"name": d.name, "source": d.source, "schema": d.schema}
+                         for d in run.datasets]}
 
 
 def converge_aliases(ctx: Context, event_id: str, policy: ModelPolicy, version: VersionInfo,

@@ -3,9 +3,10 @@
 The only package that imports SQLAlchemy. :class:`Store` composes one
 mixin per concept: the inbox (intake, listing, replay), the queue (claims
 and leases), the ledger (audit, alias history, registrations, own writes)
-the outbox (notifications), the registry watch's memory and what operators
-need (a claim released on shutdown, the backlog gauges). The queue and the outbox share one lease
-protocol (claim, expiry, fencing by owner): :mod:`handler.store.lease`.
+the outbox (notifications), the registry watch's memory, what operators
+need (a claim released on shutdown, the backlog gauges), and the reads of
+the version comparison and the console's pages. The queue and the outbox
+share one lease protocol (claim, expiry, fencing by owner): :mod:`handler.store.lease`.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 from handler.errors import ConfigError, ReghookError
+from handler.store.comparison import Comparisons
 from handler.store.engine import Transactions, enable_wal, make_engine
 from handler.store.inbox import Inbox
 from handler.store.ledger import Ledger
 from handler.store.operations import Operations
 from handler.store.outbox import Outbox
+from handler.store.pages import Pages
 from handler.store.queue import Queue
 from handler.store.watch import WatchLog
 
@@ -30,7 +33,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-class Store(Inbox, Queue, Ledger, Outbox, WatchLog, Operations):
+class Store(Inbox, Queue, Comparisons, Ledger, Outbox, WatchLog, Operations, Pages):
     """All persistent state of reghook, over one engine."""
 
     def __init__(self, engine: Engine) -> None:

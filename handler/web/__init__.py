@@ -21,7 +21,7 @@ from handler.intake import Intake
 from handler.logs import configure as configure_logs
 from handler.settings import Settings
 from handler.store import Store
-from handler.web import admin, probes, webhooks
+from handler.web import admin, console, probes, webhooks
 from handler.web.context import EXTENSION, WebContext
 from handler.web.errors import register_error_handlers
 from handler.web.webhooks import read_body
@@ -50,5 +50,6 @@ def create_app(
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(probes.bp)
+    app.register_blueprint(console.bp)
     register_error_handlers(app)
     return app

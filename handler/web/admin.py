@@ -103,6 +103,15 @@ def model_history(name: str) -> Any:
     return {"model": name, "entries": store.audit_trail(name), "aliases": store.alias_moves(name)}
 
 
+@bp.get("/models/<path:name>/versions")
+def model_versions(name: str) -> Any:
+    """A model's versions side by side: gates, run facts, status, approver, alias tenure.
+
+    ``?version=3&version=5`` limits the answer to those versions, in that order.
+    """
+    return web_context().store.compare_versions(name, request.args.getlist("version") or None)
+
+
 def _rollback_request() -> dict[str, Any]:
     """The optional ``alias``, ``to_version`` and ``reason`` of a rollback body."""
     body = read_body(web_context().settings.max_body_bytes) or b"{}"
