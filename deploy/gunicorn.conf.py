@@ -5,7 +5,11 @@ import tempfile
 
 bind = os.environ.get("REGHOOK_BIND", f"0.0.0.0:{os.environ.get('PORT', '8080')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "sync"
+# Threads, not one request per process: a sender trickling a body holds one
+# thread until handler/web/deadline.py cuts it off (10 s), not a whole worker.
+# Put a buffering proxy in front all the same (deploy/README.md).
+worker_class = "gthread"
+threads = int(os.environ.get("REGHOOK_WEB_THREADS", "8"))
 # Webhook senders time out after 10-30 s; a request should take milliseconds.
 timeout = 30
 graceful_timeout = 20

@@ -40,6 +40,26 @@ class Receipt:
         return 200 if self.status == "duplicate" else 202
 
 
+# The headers stored with an event, for the operator (``events show``): how
+# it was sent and which delivery it was. An allow-list, not a deny-list: a
+# proxy in front may add credentials under any name (X-Forwarded-Access-Token,
+# X-Api-Key, X-Amz-Security-Token...), and none of them may be stored.
+# Each source adds its own delivery and timestamp headers (Source.kept_headers).
+KEPT_HEADERS = frozenset({"content-type", "content-length", "content-encoding", "user-agent",
+                          "x-request-id", "x-forwarded-for", "x-forwarded-proto",
+                          # who, behind a Databricks App (handler.web.proxy): a name, not a credential
+                          "x-forwarded-email"})
+# A header value is shown to operators, not trusted: bound it.
+MAX_HEADER_VALUE = 512
+
+
+def kept_headers(headers: Mapping[str, str], source: Source) -> dict[str, str]:
+    """The headers worth keeping with an event: never signatures, credentials or cookies."""
+    wanted = KEPT_HEADERS | source.kept_headers
+    return {name: value[:MAX_HEADER_VALUE] for name, value in headers.items()
+            if name.lower() in wanted}
+
+
 def _is_json(content_type: str | None) -> bool:
     media = (content_type or "").split(";", 1)[0].strip().lower()
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
@@ -76,7 +96,7 @@ class Intake:
         event_id, created = self.sink.ingest(
             source=parsed.source, event_type=parsed.type,
             idempotency_key=parsed.idempotency_key, status=parsed.initial_status,
-            body=body.decode("utf-8"), headers=dict(headers),
+            body=body.decode("utf-8"), headers=kept_headers(headers, sender),
         )
         if not created:
             return Receipt(event_id, "duplicate", parsed.type)
@@ -90,7 +110,7 @@ class Intake:
         event_id, _ = self.sink.ingest(
             source=sender.name, event_type=sender.declared_type(body),
             idempotency_key=sender.fallback_key(body, headers), status="rejected",
-            body=body.decode("utf-8", "replace"), headers=dict(headers),
+            body=body.decode("utf-8", "replace"), headers=kept_headers(headers, sender),
             last_error=exc.detail,
         )
         return event_id

@@ -17,6 +17,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from handler import events
+
 DELIVERIES = Counter(
     "reghook_deliveries_total",
     "Inbound webhook deliveries by source, event type and result.",
@@ -45,6 +47,24 @@ EVENTS_RELEASED = Counter(
     "Events a stopping worker gave back to the queue instead of waiting out its lease.",
     ["type"],
 )
+
+
+# Every event type reghook acts on; anything else a sender names is "other".
+KNOWN_TYPES = frozenset({*events.MLFLOW_EVENT_TYPES, *events.DATABRICKS_ACTED, *events.JOBS_ACTED,
+                         "run.finished", "rollback.requested", "promote.requested",
+                         "version.govern.requested"})
+
+
+def type_label(event_type: str) -> str:
+    """The ``type`` label of an event: bounded, so no sender can create unbounded series.
+
+    Databricks' ``TRANSITION_REQUEST_TO_<stage>_CREATED`` and
+    ``MODEL_VERSION_TRANSITIONED_TO_<stage>`` name any stage a sender likes:
+    they are counted under the family reghook acts on.
+    """
+    if event_type in KNOWN_TYPES:
+        return event_type
+    return events.databricks_event_kind(event_type) or "other"
 
 
 def render() -> tuple[bytes, str]:

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from handler.signatures import standard_secret_problem
+
 
 def _split(value: SecretStr | None) -> tuple[str, ...]:
     if value is None:
@@ -22,7 +24,9 @@ def _split(value: SecretStr | None) -> tuple[str, ...]:
 class Settings(BaseSettings):
     """reghook's settings, read from ``REGHOOK_*`` environment variables."""
 
-    model_config = SettingsConfigDict(env_prefix="REGHOOK_", extra="ignore", populate_by_name=True)
+    # Errors never repeat the values given: most of them are secrets.
+    model_config = SettingsConfigDict(env_prefix="REGHOOK_", extra="ignore", populate_by_name=True,
+                                      hide_input_in_errors=True)
 
     database_url: str = "sqlite:///reghook.db"
     policy: str = "./reghook.yaml"
@@ -76,6 +80,18 @@ class Settings(BaseSettings):
             return None
         if isinstance(value, SecretStr) and not value.get_secret_value().strip():
             return None
+        return value
+
+    @field_validator("events_secrets")
+    @classmethod
+    def _usable_standard_secrets(cls, value: SecretStr | None) -> SecretStr | None:
+        # Refused at start-up, not at the first delivery: "whsec_" alone (an
+        # unset template variable) would be an empty HMAC key anyone can use.
+        for position, secret in enumerate(_split(value), start=1):
+            problem = standard_secret_problem(secret)
+            if problem:
+                raise ValueError(f"REGHOOK_EVENTS_SECRETS secret #{position}: {problem}; "
+                                 "expected whsec_<base64>")
         return value
 
     @property

@@ -103,13 +103,17 @@ def verify_databricks(
     secrets: Sequence[str],
     expected_authorization: str | None,
 ) -> None:
-    """Verify a Databricks registry webhook delivery (hex HMAC of the raw body)."""
-    if not signature:
-        raise MissingSignature("X-Databricks-Signature is required.")
+    """Verify a Databricks registry webhook delivery (hex HMAC of the raw body).
+
+    The configured ``Authorization`` value is a credential, not a signature:
+    a wrong or missing one is :class:`Unauthorized`, checked first (docs/routes.md).
+    """
     if expected_authorization is not None and not hmac.compare_digest(
         (authorization or "").encode(), expected_authorization.encode()
     ):
-        raise InvalidSignature("The Authorization header does not match.")
+        raise Unauthorized("The Authorization header does not match the configured value.")
+    if not signature:
+        raise MissingSignature("X-Databricks-Signature is required.")
     given = signature.strip().lower().encode()
     for secret in secrets:
         if hmac.compare_digest(sign_databricks(secret, body).encode(), given):
@@ -137,13 +141,30 @@ def verify_basic_auth(
 # --- Standard Webhooks ---------------------------------------------------------
 
 
+def standard_secret_problem(secret: str) -> str | None:
+    """Why ``secret`` is not a usable ``whsec_<base64>`` key, or None when it is.
+
+    Says what is wrong without repeating the secret. Configured secrets are
+    checked at start-up (:mod:`handler.settings`): an empty key (``whsec_``
+    from an unset template variable) is one anybody can sign with.
+    """
+    raw = secret.removeprefix("whsec_")
+    if not raw:
+        return "the key after whsec_ is empty"
+    try:
+        key = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        return "the key after whsec_ is not base64"
+    return None if key else "the key after whsec_ decodes to nothing"
+
+
 def _standard_key(secret: str) -> bytes:
     raw = secret.removeprefix("whsec_")
     try:
         return base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):
-        # A secret that is not base64 is used as raw bytes rather than rejected,
-        # so a misconfigured secret fails verification instead of the process.
+        # Only reached for secrets nothing validated (a channel's): they fail
+        # verification at the receiver instead of failing the process here.
         return raw.encode()
 
 

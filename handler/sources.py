@@ -50,6 +50,9 @@ class Source:
     # The header naming a delivery, when the sender sends one: the key of a
     # rejected payload, so a redelivery of the same bad payload is a duplicate.
     delivery_header: str | None = None
+    # Lower-cased names of the sender's own headers kept with the event besides
+    # the common ones (handler.intake.KEPT_HEADERS): never a signature.
+    kept_headers: frozenset[str] = frozenset()
     # For senders that date a delivery only inside the signed body.
     check_age: AgeCheck = _no_age_check
 
@@ -125,7 +128,7 @@ def _parse_databricks(body: bytes, _headers: Headers) -> events.Intake:
 
 
 def check_databricks_age(parsed: events.Intake, settings: Settings, now: float) -> None:
-    """Refuse a registry event whose signed ``event_timestamp`` is too old (a replay).
+    """Refuse a registry event whose signed ``event_timestamp`` is too old (a replay) or in the future.
 
     In integer milliseconds: an authentic but absurd event_timestamp (say
     10**400) would overflow float arithmetic into a 5xx.
@@ -135,6 +138,11 @@ def check_databricks_age(parsed: events.Intake, settings: Settings, now: float) 
         raise StaleTimestamp(
             f"event_timestamp is {age_ms // 1000} s old; the limit is "
             f"{settings.databricks_max_age_s} s.")
+    # A date in the future would stay "fresh" for ever: allow clock skew only.
+    if -age_ms > settings.timestamp_tolerance_s * 1000:
+        raise StaleTimestamp(
+            f"event_timestamp is {-age_ms // 1000} s in the future; the tolerance is "
+            f"{settings.timestamp_tolerance_s} s.")
 
 
 # --- Databricks job notifications -------------------------------------------------
@@ -176,6 +184,7 @@ SOURCES: dict[str, Source] = {source.name: source for source in (
         enabled=lambda s: bool(s.mlflow_secret_list),
         verify=_verify_mlflow, parse=_parse_mlflow, read_type=_mlflow_type,
         delivery_header="X-MLflow-Delivery-Id",
+        kept_headers=frozenset({"x-mlflow-delivery-id", "x-mlflow-timestamp"}),
     ),
     Source(
         name="databricks", path="/webhooks/databricks",
@@ -194,5 +203,6 @@ SOURCES: dict[str, Source] = {source.name: source for source in (
         enabled=lambda s: bool(s.events_secret_list),
         verify=_verify_events, parse=_parse_events, read_type=_type_field("type"),
         delivery_header="webhook-id",
+        kept_headers=frozenset({"webhook-id", "webhook-timestamp"}),
     ),
 )}

@@ -43,6 +43,10 @@ def create_app(
     """
     configure_logs(settings.log_level)
     app = Flask("reghook")
+    # Werkzeug answers "//events" with a redirect built from the Host header
+    # the caller chose: no redirects, an unknown path is a 404.
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
     app.extensions[EXTENSION] = WebContext(
         settings=settings, store=store,
         intake=Intake(settings, store, clock=clock, on_stored=on_stored),

@@ -15,7 +15,8 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from handler.errors import BadRequest, Conflict, InvalidPayload, MalformedJson, NotFound, Unauthorized
+from handler.errors import BadRequest, Conflict, InvalidPayload, NotFound, Unauthorized
+from handler.events import load_json
 from handler.since import SinceError, parse_since
 from handler.web import proxy
 from handler.web.context import web_context
@@ -115,10 +116,8 @@ def model_versions(name: str) -> Any:
 def _rollback_request() -> dict[str, Any]:
     """The optional ``alias``, ``to_version`` and ``reason`` of a rollback body."""
     body = read_body(web_context().settings.max_body_bytes) or b"{}"
-    try:
-        given = json.loads(body)
-    except ValueError:
-        raise MalformedJson("The body must be a JSON object.") from None
+    # The intake's parser: the same depth limit and refusal of lone surrogates.
+    given = load_json(body)
     if not isinstance(given, dict) or any(
         not isinstance(given.get(k), (str, type(None))) for k in ROLLBACK_FIELDS
     ):

@@ -20,8 +20,8 @@ DATABRICKS_APPS = "databricks-apps"
 ADMIN_TOKEN_HEADER = "X-Reghook-Admin-Token"
 AUTHORIZATION_HEADER = "X-Reghook-Authorization"
 EMAIL_HEADER = "X-Forwarded-Email"
-# Credentials a caller or the proxy may send beside the usual ones. The store
-# keeps every header it does not know to be secret, so these never reach it.
+# Credentials a caller or the proxy may send beside the usual ones: dropped
+# here too, though the intake stores only an allow-list (handler.intake).
 CREDENTIAL_HEADERS = (AUTHORIZATION_HEADER, ADMIN_TOKEN_HEADER, "X-Forwarded-Access-Token")
 # An email is shown in audit entries: bound what a header can put there.
 MAX_EMAIL = 254

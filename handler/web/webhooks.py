@@ -13,37 +13,47 @@ from handler import metrics
 from handler.errors import BadRequest, BodyTooLarge, IntakeError
 from handler.sources import SOURCES
 from handler.web.context import web_context
+from handler.web.deadline import DEADLINES
 from handler.web.proxy import intake_headers
 
 bp = Blueprint("webhooks", __name__)
+# Seconds a sender has to deliver a whole body once its headers are read: a
+# webhook body is a few KiB, sent at once (docs/routes.md).
+BODY_DEADLINE_S = 10.0
 
 
-def read_body(limit: int) -> bytes:
+def read_body(limit: int, deadline_s: float = BODY_DEADLINE_S) -> bytes:
     """Read the raw body, refusing more than ``limit`` bytes even when chunked.
 
     Flask's MAX_CONTENT_LENGTH does not turn an over-long chunked body into a
     413 under gunicorn (it is cut and accepted), so read limit+1 bytes here.
+    A body not complete within ``deadline_s`` is a 400 (:mod:`handler.web.deadline`).
     """
     declared = request.content_length
     if declared is not None and declared > limit:
         raise BodyTooLarge(f"The body is {declared} bytes; the limit is {limit}.")
-    stream = request.stream
     chunks: list[bytes] = []
     remaining = limit + 1
     try:
-        while remaining > 0:
-            chunk = stream.read(remaining)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
+        with DEADLINES.bounded(request.environ.get("gunicorn.socket"), deadline_s):
+            while remaining > 0:
+                chunk = request.stream.read(remaining)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                remaining -= len(chunk)
     except OSError:
         # gunicorn raises IOError subclasses (InvalidChunkSize, NoMoreData...)
-        # for a broken chunked body or a sender that hangs up: its fault, not ours.
-        raise BadRequest("The body could not be read (broken chunked encoding?).") from None
+        # for a broken chunked body, a sender that hangs up or one cut off by
+        # the deadline: its fault, not ours.
+        raise BadRequest("The body could not be read in time (incomplete or broken chunked "
+                         f"encoding?); the limit is {deadline_s:g} s.") from None
     body = b"".join(chunks)
     if len(body) > limit:
         raise BodyTooLarge(f"The body exceeds the limit of {limit} bytes.")
+    if declared is not None and len(body) < declared:
+        raise BadRequest(f"The body ended after {len(body)} of {declared} bytes, or took "
+                         f"longer than {deadline_s:g} s.")
     return body
 
 
@@ -57,10 +67,7 @@ def receive(source: str) -> Response:
     except IntakeError as exc:
         metrics.DELIVERIES.labels(source, "unknown", exc.code).inc()
         raise
-    # Types reghook ignores are labelled "other": a sender must not be able
-    # to create unbounded metric series.
-    label = receipt.event_type if receipt.status != "ignored" else "other"
-    metrics.DELIVERIES.labels(source, label, receipt.status).inc()
+    metrics.DELIVERIES.labels(source, metrics.type_label(receipt.event_type), receipt.status).inc()
     # A literal body: jsonify's provider machinery is a visible share of
     # an intake's cost, and this answer never varies in shape.
     body_out = f'{{"event_id":"{receipt.event_id}","status":"{receipt.status}"}}\n'

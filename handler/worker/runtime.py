@@ -89,10 +89,12 @@ class WorkerRuntime:
             self._retry_or_fail(event, redact(f"{type(exc).__name__}: {exc}"))
         else:
             self.store.finish_event(event.id, self.owner, result.status, reason=result.reason)
-            metrics.EVENTS_PROCESSED.labels(event.type, result.status).inc()
+            label = metrics.type_label(event.type)
+            metrics.EVENTS_PROCESSED.labels(label, result.status).inc()
             bound.info("event_processed", status=result.status, reason=result.reason)
         finally:
-            metrics.PROCESSING_SECONDS.labels(event.type).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            metrics.PROCESSING_SECONDS.labels(metrics.type_label(event.type)).observe(elapsed)
         return True
 
     def _process(self, event: ClaimedEvent) -> Result:
@@ -130,13 +132,13 @@ class WorkerRuntime:
             return
         delay = backoff_s(event.attempts, self.settings.backoff_base_s, self.settings.backoff_max_s)
         self.store.retry_event(event.id, self.owner, error, delay)
-        metrics.EVENTS_PROCESSED.labels(event.type, "retry").inc()
+        metrics.EVENTS_PROCESSED.labels(metrics.type_label(event.type), "retry").inc()
         log.warning("event_retry", event_id=event.id, error=error, delay_s=round(delay, 2),
                     attempt=event.attempts)
 
     def _fail(self, event: ClaimedEvent, error: str) -> None:
         if self.store.finish_event(event.id, self.owner, "failed", error):
-            metrics.EVENTS_PROCESSED.labels(event.type, "failed").inc()
+            metrics.EVENTS_PROCESSED.labels(metrics.type_label(event.type), "failed").inc()
             log.error("event_failed", event_id=event.id, error=error)
             outcome = Outcome("failed", model=self._model_of(event), version=None,
                               event_id=event.id, reason=error)

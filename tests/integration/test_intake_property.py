@@ -49,8 +49,11 @@ json_values = st.recursive(
                                                                  max_size=3),
     max_leaves=8,
 )
+# Strings that may hold lone UTF-16 surrogates (json.dumps writes them as \\udXXX).
+surrogate_text = st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+                         | st.characters(max_codepoint=0x7F), max_size=8)
 ids = st.one_of(st.text(max_size=20), st.integers(), st.none(), st.just(""),
-                st.text(min_size=190, max_size=260))
+                st.text(min_size=190, max_size=260), surrogate_text)
 shaped_payloads = st.one_of(
     st.fixed_dictionaries({
         "entity": st.sampled_from(["model_version", "model_version_alias", "model_version_tag",
@@ -78,10 +81,24 @@ shaped_payloads = st.one_of(
         "run_id": ids, "model": ids,
     }),
 )
+
+
+def nested_under(payload: dict, depth: int, bracket: str) -> bytes:
+    """``payload`` with one more field nested ``depth`` deep (as text: json.dumps recurses)."""
+    close = {"[": "]", '{"k":': "}"}[bracket]
+    return (json.dumps(payload)[:-1] + f', "deep": {bracket * depth}0{close * depth}}}').encode()
+
+
 bodies = st.one_of(
     st.binary(max_size=200),
     json_values.map(lambda v: json.dumps(v).encode()),
     shaped_payloads.map(lambda v: json.dumps(v).encode()),
+    # Python's own parser and validators recurse: past ~1000 levels that was a 503.
+    st.builds(nested_under, shaped_payloads,
+              st.sampled_from([64, 65, 1000, 5000]) | st.integers(min_value=1, max_value=200),
+              st.sampled_from(["[", '{"k":'])),
+    st.builds(lambda v, odd: json.dumps({**v, "note": odd}).encode(), shaped_payloads,
+              surrogate_text),
 )
 
 
