@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint lock bench-ingest bench-govern bench-watch clean
+.PHONY: install demo test test-fast lint lock bench-ingest bench-govern bench-watch bench-store clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ bench-govern: $(STAMP)
 
 bench-watch: $(STAMP)
 	$(BIN)/python bench/watch.py
+
+bench-store: $(STAMP)
+	$(BIN)/python bench/store.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache reghook.db reghook.db-*

@@ -28,19 +28,23 @@ def events_group() -> None:
 @click.option("--type", "event_type")
 @click.option("--since", help="24h, 30m, 7d or an ISO time")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10000))
+@click.option("--before", metavar="EVT_ID", help="the next page: events listed after this one")
 @click.option("--json", "as_json", is_flag=True)
 def events_list(status: str | None, source: str | None, event_type: str | None,
-                since: str | None, limit: int, as_json: bool) -> None:
+                since: str | None, limit: int, before: str | None, as_json: bool) -> None:
     """List stored events, newest first."""
     since_dt = since_bound(since)  # a bad --since is reported before the store is opened
-    rows = open_store(load_settings()).list_events(status=status, source=source, event_type=event_type,
-                                                   since=since_dt, limit=limit)
+    rows, cursor = open_store(load_settings()).page_events(
+        status=status, source=source, event_type=event_type, since=since_dt,
+        limit=limit, before=before)
     if as_json:
-        emit_json({"events": rows})
+        emit_json({"events": rows, "next": cursor})
     elif not rows:
         err_console.print("no events")
     else:
         console.print(events_table(rows))
+        if cursor:
+            err_console.print(f"more: --before {cursor}", highlight=False)
 
 
 @events_group.command("show")

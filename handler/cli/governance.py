@@ -131,12 +131,12 @@ def rollback(model: str, to_version: str | None, alias: str | None, reason: str 
 
 @click.command("history")
 @click.argument("model")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10000))
+@click.option("--before", metavar="CURSOR", help="the next page: the cursor the last page printed")
 @click.option("--json", "as_json", is_flag=True)
-def history(model: str, as_json: bool) -> None:
-    """The audit trail of one model: every decision and alias move."""
-    store = open_store(load_settings())
-    result: dict[str, Any] = {"model": model, "entries": store.audit_trail(model),
-                              "aliases": store.alias_moves(model)}
+def history(model: str, limit: int, before: str | None, as_json: bool) -> None:
+    """The audit trail of one model, newest first: every decision and alias move."""
+    result = open_store(load_settings()).timeline(model, limit=limit, before=before)
     if as_json:
         emit_json(result)
         return
@@ -144,6 +144,8 @@ def history(model: str, as_json: bool) -> None:
         err_console.print(f"no history for {clean(model)}", markup=False)
         return
     console.print(history_table(model, result["entries"]))
+    if result["next"]:
+        err_console.print(f"more: --before {result['next']}", highlight=False)
 
 
 @click.command("sweep")

@@ -8,9 +8,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, func, or_, select
 
-from handler.errors import Conflict
+from handler.errors import BadRequest, Conflict
 from handler.store.engine import Transactions, as_utc, iso, utcnow
 from handler.store.rows import audit_json, event_json
 from handler.store.tables import attempts, audit, events
@@ -91,6 +91,20 @@ _POSTGRES_INSERT = (
     "ON CONFLICT (source, idempotency_key) DO NOTHING RETURNING id) "
     f"SELECT id, pg_notify('{NOTIFY_CHANNEL}', id) FROM inserted"
 )
+
+
+def _after_in_list(connection: Connection, before: str) -> list[ColumnElement[bool]]:
+    """Conditions for "listed after event ``before``" in (received_at, id) descending order.
+
+    Spelled as a range on ``received_at`` plus a tie-break rather than a row
+    comparison, so both SQLite and PostgreSQL bound the index range with it.
+    """
+    received = connection.execute(
+        select(events.c.received_at).where(events.c.id == before)).scalar_one_or_none()
+    if received is None:
+        raise BadRequest(f"before: no event {before}.")
+    return [events.c.received_at <= received,
+            or_(events.c.received_at < received, events.c.id < before)]
 
 
 def _sqlite_time(value: datetime) -> str:
@@ -174,8 +188,32 @@ class Inbox:
         event_type: str | None = None,
         since: datetime | None = None,
         limit: int = 50,
+        before: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Stored events, newest first, filtered."""
+        """Stored events, newest first, filtered (one page: see :meth:`page_events`)."""
+        return self.page_events(status=status, source=source, event_type=event_type, since=since,
+                                limit=limit, before=before)[0]
+
+    def page_events(
+        self,
+        *,
+        status: str | None = None,
+        source: str | None = None,
+        event_type: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+        before: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of stored events, newest first, and the cursor of the next (None: last page).
+
+        Keyset paging (docs/admin-api.md): ``before`` is the id of the last
+        event of the previous page, and the page holds the events listed after
+        it. Unlike an offset, a page costs the same deep in the list, and
+        events stored meanwhile (all newer) shift nothing. Every filter is
+        served by an index that ends in the list's order (migration 0004), so
+        the read stops after ``limit + 1`` rows. An unknown ``before`` raises
+        :class:`~handler.errors.BadRequest`.
+        """
         query = select(events).order_by(events.c.received_at.desc(), events.c.id.desc())
         if status:
             query = query.where(events.c.status == status)
@@ -186,8 +224,11 @@ class Inbox:
         if since:
             query = query.where(events.c.received_at >= _utc(since))
         with self.tx.read() as connection:
-            rows = connection.execute(query.limit(limit)).all()
-        return [event_json(row) for row in rows]
+            if before:
+                query = query.where(*_after_in_list(connection, before))
+            rows = connection.execute(query.limit(limit + 1)).all()
+        page = [event_json(row) for row in rows[:limit]]
+        return page, (page[-1]["id"] if len(rows) > limit else None)
 
     def get_event(self, event_id: str) -> dict[str, Any] | None:
         """One event with body, headers, attempts and the actions it caused."""

@@ -19,14 +19,35 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from handler.errors import BadRequest
 from handler.outcomes import Outcome
 from handler.records import AliasMove, AuditEntry
 from handler.store.engine import Transactions, as_utc, utcnow
 from handler.store.rows import alias_move_json, audit_json
 from handler.store.tables import alias_history, audit, own_writes, registrations
+
+
+def _timeline_cursor(before: str | None) -> tuple[int | None, int | None]:
+    """The two ids of a timeline cursor (None, None: the first page)."""
+    if not before:
+        return None, None
+    try:
+        audit_id, move_id = (int(part) for part in before.split("."))
+    except ValueError:
+        raise BadRequest("before: not a cursor this history gave (use its \"next\").") from None
+    return audit_id, move_id
+
+
+def _newest(connection: Connection, table: Table, model: str, before: int | None,
+            limit: int) -> list[Any]:
+    """Up to ``limit + 1`` rows of a model in ``table``, newest first, below id ``before``."""
+    query = select(table).where(table.c.model == model)
+    if before is not None:
+        query = query.where(table.c.id < before)
+    return list(connection.execute(query.order_by(table.c.id.desc()).limit(limit + 1)).all())
 
 
 @dataclass(frozen=True)
@@ -66,11 +87,39 @@ class Ledger:
                         now=now)
 
     def audit_trail(self, model: str, limit: int = 1000) -> list[dict[str, Any]]:
-        """A model's audit entries, oldest first."""
+        """A model's newest ``limit`` audit entries, oldest first.
+
+        The newest, not the first: a long history must not lose its latest
+        decisions. Read backwards through ``audit (model, id)``.
+        """
         with self.tx.read() as connection:
             rows = connection.execute(select(audit).where(audit.c.model == model)
-                                      .order_by(audit.c.id).limit(limit)).all()
-        return [audit_json(r) for r in rows]
+                                      .order_by(audit.c.id.desc()).limit(limit)).all()
+        return [audit_json(r) for r in reversed(rows)]
+
+    def timeline(self, model: str, *, limit: int = 100,
+                 before: str | None = None) -> dict[str, Any]:
+        """One page of a model's history, newest first: audit entries, alias moves, next cursor.
+
+        ``before`` is the ``next`` of the previous page (docs/admin-api.md): an
+        opaque ``"<audit id>.<alias move id>"``, each part the last id shown
+        of its list (0 once a list is exhausted). Both lists are read
+        backwards by index (``(model, id)``), so a page costs the same at
+        thousands of versions. A malformed ``before`` raises
+        :class:`~handler.errors.BadRequest`.
+        """
+        audit_before, moves_before = _timeline_cursor(before)
+        with self.tx.read() as connection:
+            entries = _newest(connection, audit, model, audit_before, limit)
+            moves = _newest(connection, alias_history, model, moves_before, limit)
+        more_entries, more_moves = len(entries) > limit, len(moves) > limit
+        entries, moves = entries[:limit], moves[:limit]
+        cursor = None
+        if more_entries or more_moves:
+            cursor = (f"{entries[-1].id if more_entries else 0}."
+                      f"{moves[-1].id if more_moves else 0}")
+        return {"model": model, "entries": [audit_json(r) for r in entries],
+                "aliases": [alias_move_json(r) for r in moves], "next": cursor}
 
     def last_verdict(self, model: str, version: str) -> str | None:
         """The status of the latest ``validated`` entry for a version (None: never validated)."""

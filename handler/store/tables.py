@@ -42,7 +42,13 @@ events = Table(
     Column("replay_of", String(40), nullable=True),
     UniqueConstraint("source", "idempotency_key", name="uq_events_source_key"),
     Index("ix_events_claim", "status", "next_attempt_at"),
-    Index("ix_events_received", "received_at"),
+    # 0004: newest first (received_at DESC, id DESC) under every filter the list
+    # offers; the rationale is in handler/migrations/versions/0004_newest_first_indexes.py.
+    Index("ix_events_newest", "received_at", "id"),
+    Index("ix_events_status_newest", "status", "received_at", "id"),
+    Index("ix_events_source_newest", "source", "received_at", "id"),
+    Index("ix_events_type_newest", "type", "received_at", "id"),
+    Index("ix_events_source_type_newest", "source", "type", "received_at", "id"),
 )
 
 attempts = Table(
@@ -70,7 +76,9 @@ audit = Table(
     Column("event_id", String(40), nullable=True, index=True),
     Column("actor", String(200), nullable=False),
     Column("detail", Text, nullable=False),
-    Index("ix_audit_model", "model", "at"),
+    # 0004: a model's timeline newest first by id, and one version's entries.
+    Index("ix_audit_model_id", "model", "id"),
+    Index("ix_audit_model_version", "model", "version", "id"),
 )
 
 alias_history = Table(
@@ -86,6 +94,7 @@ alias_history = Table(
     Column("event_id", String(40), nullable=True),
     Column("reason", Text, nullable=True),
     Index("ix_alias_history_model", "model", "alias", "id"),
+    Index("ix_alias_history_model_id", "model", "id"),
 )
 
 registrations = Table(

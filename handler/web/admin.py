@@ -45,9 +45,9 @@ def caller() -> str:
     return f"api:{email}" if email else "api"
 
 
-def _limit() -> int:
+def _limit(default: int = 50) -> int:
     try:
-        return min(max(int(request.args.get("limit", 50)), 1), MAX_LIMIT)
+        return min(max(int(request.args.get("limit", default)), 1), MAX_LIMIT)
     except ValueError:
         raise BadRequest("limit must be an integer.") from None
 
@@ -58,15 +58,16 @@ def _arg(name: str) -> str | None:
 
 @bp.get("/events")
 def list_events() -> Any:
-    """Stored events, newest first, filtered by status, source, type and since."""
+    """Stored events, newest first, filtered by status, source, type and since; paged by ``before``."""
     context = web_context()
     try:
         since = parse_since(request.args.get("since"), context.now())
     except SinceError as exc:
         raise BadRequest(f"since: {exc}.") from None
-    return {"events": context.store.list_events(
+    page, cursor = context.store.page_events(
         status=_arg("status"), source=_arg("source"), event_type=_arg("type"),
-        since=since, limit=_limit())}
+        since=since, limit=_limit(), before=_arg("before"))
+    return {"events": page, "next": cursor}
 
 
 @bp.get("/events/<event_id>")
@@ -99,9 +100,8 @@ def list_outbox() -> Any:
 
 @bp.get("/models/<path:name>/history")
 def model_history(name: str) -> Any:
-    """A model's audit trail and alias moves."""
-    store = web_context().store
-    return {"model": name, "entries": store.audit_trail(name), "aliases": store.alias_moves(name)}
+    """A model's audit trail and alias moves, newest first; paged by ``before``."""
+    return web_context().store.timeline(name, limit=_limit(100), before=_arg("before"))
 
 
 @bp.get("/models/<path:name>/versions")

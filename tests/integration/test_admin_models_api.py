@@ -18,8 +18,8 @@ def test_history_lists_audit_entries_and_alias_moves_with_event_ids(client, stor
     assert response.status_code == 200
     body = response.json
     assert body["model"] == "churn"
-    assert [(e["kind"], e["event_id"]) for e in body["entries"]] == [
-        ("registered", "evt_a"), ("promoted", "evt_b")]
+    assert [(e["kind"], e["event_id"]) for e in body["entries"]] == [  # newest first
+        ("promoted", "evt_b"), ("registered", "evt_a")]
     assert body["aliases"][0]["version"] == "1" and body["aliases"][0]["event_id"] == "evt_b"
 
 
