@@ -68,7 +68,9 @@ def watch_once(reghook) -> list[dict]:
            "REGHOOK_POLICY": reghook.settings.policy}
     result = CliRunner().invoke(main, ["watch", "--once", "--json"], env=env)
     assert result.exit_code == 0, result.output
-    changes = json.loads(result.output[result.output.index("{"):])["changes"]
+    # stdout only (the CLI says what it does on stderr), and the first JSON document in it.
+    text = result.stdout
+    changes = json.JSONDecoder().raw_decode(text[text.index("{"):])[0]["changes"]
     reghook.runtime.wake()
     return changes
 
