@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from handler.governance.deprecation import DeprecationRefused, deprecate
-from handler.governance.lifecycle import LifecycleError, promote, rollback
 from handler.governance.guard import guard_alias
+from handler.governance.lifecycle import LifecycleError, promote, rollback
 from handler.governance.registry_events import on_tag_set
 from handler.governance.tags import DEPRECATED_AT_TAG, STATUS_TAG
 from tests.unit.governance.conftest import MODEL, make_world, policy
