@@ -1,4 +1,4 @@
-"""The policy file (docs/policy.md): YAML with ``${VAR}`` interpolation, validated with pydantic.
+"""The policy file (docs/policy.md): YAML validated with pydantic, secrets from ``${VAR}``.
 
 :func:`load_policy` returns a :class:`PolicyFile`; :func:`check_policy`
 returns every error with its path (``models.0.gates.metrics.recall.min``)
@@ -176,19 +176,57 @@ class PolicyFile(_Strict):
         return next((m for m in self.models if m.experiment == experiment), None)
 
 
-def interpolate(text: str, env: dict[str, str] | None = None) -> tuple[str, list[str]]:
-    """Replace ``${VAR}`` from the environment; return the text and missing names."""
+# Only these channel fields may name an environment variable (docs/policy.md,
+# "Environment variables"): a reference anywhere else could copy any secret of
+# the worker's environment into the registry or a message.
+_SECRET_FIELDS = ("url", "secret")
+
+
+def _is_secret_field(path: tuple[str, ...]) -> bool:
+    return len(path) == 3 and path[0] == "channels" and path[2] in _SECRET_FIELDS
+
+
+def expand_secrets(raw: Any, env: dict[str, str] | None = None) -> tuple[Any, list[str]]:
+    """Expand ``${VAR}`` in a parsed policy where a secret belongs; return it and the errors.
+
+    Only a channel's ``url`` and ``secret`` may be a reference, and only as the
+    whole value. A reference anywhere else is an error at its path, and is left
+    as it is written. Errors name the path and the variable, never a value.
+    """
     env = dict(os.environ) if env is None else env
-    missing: list[str] = []
+    errors: list[str] = []
 
-    def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in env:
-            missing.append(name)
-            return ""
-        return env[name]
+    def expand(node: Any, path: tuple[str, ...]) -> Any:
+        if isinstance(node, dict):
+            errors.extend(f"{_dotted((*path, key))}: {found.group(0)} is not expanded in a key"
+                          for key in node if (found := _VAR.search(str(key))))
+            return {key: expand(value, (*path, str(key))) for key, value in node.items()}
+        if isinstance(node, list):
+            return [expand(item, (*path, str(index))) for index, item in enumerate(node)]
+        if isinstance(node, str) and (found := _VAR.search(node)):
+            return expand_reference(node, found, path)
+        return node
 
-    return _VAR.sub(substitute, text), missing
+    def expand_reference(value: str, found: re.Match[str], path: tuple[str, ...]) -> str:
+        where = _dotted(path)
+        if not _is_secret_field(path):
+            errors.append(f"{where}: {found.group(0)} is not expanded here: only a channel's "
+                          "url and secret may refer to an environment variable")
+            return value
+        whole = _VAR.fullmatch(value)
+        if whole is None:
+            errors.append(f"{where}: {found.group(0)} must be the whole value")
+            return value
+        if whole.group(1) not in env:
+            errors.append(f"{where}: environment variable {whole.group(1)} is not set")
+            return value
+        return env[whole.group(1)]
+
+    return expand(raw, ()), errors
+
+
+def _dotted(path: tuple[str, ...]) -> str:
+    return ".".join(path) or "(root)"
 
 
 def _errors_with_paths(exc: ValidationError) -> list[str]:
@@ -207,14 +245,15 @@ def check_policy(path: str | Path, env: dict[str, str] | None = None, *,
     path = Path(path)
     if not path.exists():
         return None, [f"{path}: no such file"]
-    text, missing = interpolate(path.read_text(), env)
-    errors = [f"${{{name}}}: environment variable is not set" for name in dict.fromkeys(missing)]
+    # Parse first, then expand: a value from the environment is one string and
+    # can neither change the structure nor appear in a YAML error.
     try:
-        raw: Any = yaml.safe_load(text) or {}
+        parsed: Any = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        return None, [*errors, f"{path}: not valid YAML: {exc}"]
-    if not isinstance(raw, dict):
-        return None, [*errors, "(root): the policy must be a mapping with 'models' and 'channels'"]
+        return None, [f"{path}: not valid YAML: {exc}"]
+    if not isinstance(parsed, dict):
+        return None, ["(root): the policy must be a mapping with 'models' and 'channels'"]
+    raw, errors = expand_secrets(parsed, env)
     try:
         policy = PolicyFile.model_validate(raw)
     except ValidationError as exc:

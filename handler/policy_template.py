@@ -23,12 +23,13 @@ STARTER_POLICY = '''\
 channels:
   log:
     type: log
-  # A Slack incoming webhook. Keep its URL out of this file: set url to a
-  # reference to an environment variable (docs/policy.md, "Environment
-  # variables"), quoted, and list `team` in a model's notify.
+  # A Slack incoming webhook. Keep its URL out of this file: a channel's url
+  # and secret may be read from an environment variable, written as the whole
+  # value (docs/policy.md, "Environment variables"). Uncomment, set
+  # SLACK_WEBHOOK_URL in the worker's environment, and list `team` in notify.
   # team:
   #   type: slack
-  #   url: "<reference to SLACK_WEBHOOK_URL>"
+  #   url: "${SLACK_WEBHOOK_URL}"
 
 models:
   # One entry per governed registered model; the name is matched exactly

@@ -18,7 +18,8 @@ from rich.console import Console
 from rich.table import Table
 
 from handler.demo.churn import log_churn_run
-from handler.demo.stack import EVENTS_SECRET, Stack, local_stack, settle, wait_until
+from handler.demo.prose import ProseNotifications
+from handler.demo.stack import DEMO_ADMIN_TOKEN, EVENTS_SECRET, Stack, local_stack, settle, wait_until
 
 MODEL = "quickbite_churn_predictor"
 EXPERIMENT = "/Shared/QuickBite_Churn_Prediction"
@@ -112,6 +113,8 @@ def run_demo(root: Path | None = None) -> None:
         stack_context = local_stack(root, POLICY)
         stack = stack_context.__enter__()
     try:
+        # A person reads this terminal: notifications as sentences, not JSON lines.
+        stack.runtime.notifier.stdout = ProseNotifications(console)
         client = MlflowClient(stack.mlflow.url)
         console.print(f"   mlflow at {stack.mlflow.url}, reghook at {stack.reghook_url}",
                       highlight=False)
@@ -146,9 +149,11 @@ def run_demo(root: Path | None = None) -> None:
         console.rule("[bold]7. the audit trail")
         _history(stack)
         counts = stack.store.counts_by_status()
-        console.print(f"   events stored: {counts}; notifications went to the log channel "
-                      "(the JSON lines above)", highlight=False)
+        console.print(f"   {sum(counts.values())} events stored: "
+                      + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+                      + "; each 📣 line above is a notification (the log channel)", highlight=False)
         console.print("[bold green]demo finished: every step checked against the registry")
+        _console_hint(stack, root)
     finally:
         stack_context.__exit__(None, None, None)
 
@@ -171,3 +176,14 @@ def _rollback_step(stack: Stack, client: Any, current: str, previous: str) -> No
                   f"{client.get_model_version(MODEL, current).tags['reghook.status']}",
                   highlight=False)
     _expect_champion(client, previous)
+
+
+def _console_hint(stack: Stack, root: Path) -> None:
+    """Where to look at what happened: the console, now and after the demo."""
+    console.rule("[bold]8. the operator console")
+    console.print(f"   while the demo ran: {stack.reghook_url}/console/ (token {DEMO_ADMIN_TOKEN})\n"
+                  "   to browse this demo's events, models and comparison again:\n"
+                  f"     REGHOOK_DATABASE_URL=sqlite:///{root / 'reghook.db'} "
+                  f"REGHOOK_ADMIN_TOKEN={DEMO_ADMIN_TOKEN} reghook serve --no-worker\n"
+                  "     then open http://127.0.0.1:8080/console/", highlight=False)
+

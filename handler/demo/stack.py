@@ -29,6 +29,8 @@ from handler.worker.runtime import WorkerRuntime
 
 MLFLOW_WEBHOOK_SECRET = "demo-mlflow-webhook-secret"
 EVENTS_SECRET = "whsec_ZGVtby1ldmVudHMtc2VjcmV0LWZvci1yZWdob29r"
+# The demo's admin token opens its console and admin API (loopback only, a throwaway store).
+DEMO_ADMIN_TOKEN = "demo-admin-token"
 # create_webhook takes a list of event names (its type hints say WebhookEvent objects).
 WEBHOOK_EVENTS: list[Any] = list(MLFLOW_EVENT_TYPES)
 
@@ -139,6 +141,7 @@ def local_stack(root: Path, policy_path: Path) -> Iterator[Stack]:
         settings = Settings(database_url=database_url, policy=str(policy_path),
                             mlflow_secrets=SecretStr(MLFLOW_WEBHOOK_SECRET),
                             events_secrets=SecretStr(EVENTS_SECRET),
+                            admin_token=SecretStr(DEMO_ADMIN_TOKEN),
                             log_level="WARNING", backoff_base_s=0.5, backoff_max_s=5)
         with running_reghook(settings, mlflow_server.url,
                              webhook_secret=MLFLOW_WEBHOOK_SECRET) as reghook:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from handler.notify.markup import slack_text, slack_url, teams_text
 from handler.notify.wording import (
     alias_text,
     clip,
@@ -69,28 +70,32 @@ def _elision(count: int, failed: int) -> str:
 # --- Slack ------------------------------------------------------------------------
 
 
-def _esc(text: str) -> str:
-    """Slack mrkdwn needs only these three escaped."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+# Every sender string goes through slack_text (handler/notify/markup.py); verbatim
+# also stops Slack from turning bare URLs and channel names into links.
+_esc = slack_text
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
 def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SLACK_SECTION_CHARS)}}
+    return {"type": "section", "text": _mrkdwn(clip(text, SLACK_SECTION_CHARS))}
 
 
 def _slack_fields(outcome: Outcome, ui: str | None) -> list[dict[str, str]]:
     pairs = [("Model", f"`{_esc(clip(outcome.model, 300))}`")]
     if outcome.version:
         link = version_link(outcome, ui)
-        pairs.append(("Version", f"<{link}|v{_esc(outcome.version)}>" if link
+        pairs.append(("Version", f"<{slack_url(link)}|v{_esc(outcome.version)}>" if link
                       else f"v{_esc(outcome.version)}"))
     if outcome.run_id:
         link = run_link(outcome, ui)
         run = _esc(outcome.run_id)
-        pairs.append(("Run", f"<{link}|{run}>" if link else f"`{run}`"))
+        pairs.append(("Run", f"<{slack_url(link)}|{run}>" if link else f"`{run}`"))
     pairs.append(("Event", f"`{_esc(outcome.event_id)}`"))
     pairs.extend((title, _esc(value)) for title, value in facts(outcome))
-    return [{"type": "mrkdwn", "text": clip(f"*{_esc(title)}*\n{value}", SLACK_FIELD_CHARS)}
+    return [_mrkdwn(clip(f"*{_esc(title)}*\n{value}", SLACK_FIELD_CHARS))
             for title, value in pairs[:SLACK_MAX_FIELDS]]
 
 
@@ -127,9 +132,9 @@ def slack_payload(outcome: Outcome, mlflow_ui_url: str | None = None) -> dict[st
     if outcome.alias_changes:
         blocks.append(_section("*Aliases*\n" + "\n".join(
             "• " + _esc(clip(alias_text(a), 200)) for a in outcome.alias_changes)))
-    context = {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(
+    context = {"type": "context", "elements": [_mrkdwn(clip(
         f"Event `{_esc(outcome.event_id)}` · replay: `{_esc(replay_hint(outcome))}`",
-        SLACK_SECTION_CHARS)}]}
+        SLACK_SECTION_CHARS))]}
     blocks += _slack_gates(outcome.gates, SLACK_MAX_BLOCKS - len(blocks) - 1)
     blocks.append(context)
     # Slack reads the top-level text as mrkdwn too: "<!channel>" in a reason would ping.
@@ -144,7 +149,9 @@ def _text(text: str, **style_: Any) -> dict[str, Any]:
 
 
 def _teams_card(outcome: Outcome, ui: str | None, max_gates: int) -> dict[str, Any]:
-    head = headline(outcome)
+    # Every TextBlock and FactSet is markdown to Teams: sender text goes through
+    # teams_text (handler/notify/markup.py); the links are reghook's own actions.
+    esc = teams_text
     tone = _TEAMS_COLOR[style(outcome.kind)[2]]
     fact_pairs = [("Model", clip(outcome.model, 300))]
     if outcome.version:
@@ -154,24 +161,24 @@ def _teams_card(outcome: Outcome, ui: str | None, max_gates: int) -> dict[str, A
     fact_pairs.append(("Event", outcome.event_id))
     fact_pairs.extend(facts(outcome))
     body: list[dict[str, Any]] = [
-        _text(head, weight="Bolder", size="Medium", color=tone),
-        {"type": "FactSet", "facts": [{"title": t, "value": v} for t, v in fact_pairs]},
+        _text(esc(headline(outcome)), weight="Bolder", size="Medium", color=tone),
+        {"type": "FactSet", "facts": [{"title": esc(t), "value": esc(v)} for t, v in fact_pairs]},
     ]
     if outcome.reason:
-        body.append(_text(clip(outcome.reason, 2000)))
+        body.append(_text(esc(clip(outcome.reason, 2000))))
     if outcome.gates:
         shown, elided, elided_failed = select_gates(outcome.gates, max_gates)
-        body.append(_text(f"Gates — {gates_summary(outcome.gates)}", weight="Bolder"))
+        body.append(_text(f"Gates — {esc(gates_summary(outcome.gates))}", weight="Bolder"))
         body.append({"type": "FactSet", "facts": [
-            {"title": clip(gate_label(g), 120), "value": clip(gate_observation(g), 500)}
+            {"title": esc(clip(gate_label(g), 120)), "value": esc(clip(gate_observation(g), 500))}
             for g in shown]})
         if elided:
             body.append(_text(_elision(elided, elided_failed), isSubtle=True))
     if outcome.alias_changes:
         body.append(_text("Aliases", weight="Bolder"))
-        body.append(_text("\n".join(f"- {clip(alias_text(a), 200)}"
+        body.append(_text("\n".join(f"- {esc(clip(alias_text(a), 200))}"
                                     for a in outcome.alias_changes[:50])))
-    body.append(_text(f"Event {outcome.event_id} · replay: {replay_hint(outcome)}",
+    body.append(_text(f"Event {esc(outcome.event_id)} · replay: {esc(replay_hint(outcome))}",
                       isSubtle=True, size="Small"))
     links = [("Open run in MLflow", run_link(outcome, ui)),
              ("Open model version", version_link(outcome, ui))]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from handler.errors import ConfigError
-from handler.policy import check_policy, interpolate, load_policy
+from handler.policy import check_policy, load_policy
 
 DOCS_EXAMPLE = """
 channels:
@@ -66,30 +66,109 @@ def errors_of(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> l
 # --- interpolation ----------------------------------------------------------------------
 
 
-def test_variables_are_replaced_from_the_environment():
-    text, missing = interpolate("url: ${A}/${B_2}", {"A": "https://x", "B_2": "y"})
-    assert (text, missing) == ("url: https://x/y", [])
+def test_a_channel_url_and_secret_are_read_from_the_environment(tmp_path):
+    policy = load_policy(write(tmp_path, """
+        channels:
+          team: {type: slack, url: "${SLACK_URL}"}
+          sink: {type: webhook, url: "${SINK_URL}", secret: "${SINK_SECRET}"}
+    """), {"SLACK_URL": "https://hooks.slack.com/services/T0/B0/x",
+           "SINK_URL": "https://sink.example/hook", "SINK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
+    team, sink = policy.channels["team"], policy.channels["sink"]
+    assert team.url is not None and team.url.get_secret_value() == "https://hooks.slack.com/services/T0/B0/x"
+    assert sink.secret is not None and sink.secret.get_secret_value().startswith("whsec_MfKQ")
 
 
-def test_missing_variables_are_reported_and_plain_dollars_left_alone():
-    text, missing = interpolate("a: ${NOPE} b: $HOME c: ${NOPE}", {"HOME": "/root"})
-    assert text == "a:  b: $HOME c: "
-    assert missing == ["NOPE", "NOPE"]
-
-
-def test_the_process_environment_is_used_by_default(monkeypatch):
+def test_the_process_environment_is_used_by_default(tmp_path, monkeypatch):
     monkeypatch.setenv("REGHOOK_TEST_CHANNEL_URL", "https://example/hook")
-    assert interpolate("${REGHOOK_TEST_CHANNEL_URL}") == ("https://example/hook", [])
+    policy, errors = check_policy(write(tmp_path, """
+        channels:
+          team: {type: teams, url: "${REGHOOK_TEST_CHANNEL_URL}"}
+    """))
+    assert errors == []
+    assert policy is not None and policy.channels["team"].url is not None
+    assert policy.channels["team"].url.get_secret_value() == "https://example/hook"
 
 
-def test_an_unset_variable_makes_the_policy_invalid(tmp_path):
+def test_an_unset_variable_is_an_error_at_its_path(tmp_path):
     errors = errors_of(tmp_path, """
         channels:
-          team: {type: log}
-        models:
-          - name: ${MODEL_NAME}x
+          team: {type: slack, url: "${SLACK_WEBHOOK_URL}"}
     """)
-    assert errors == ["${MODEL_NAME}: environment variable is not set"]
+    assert errors == ["channels.team.url: environment variable SLACK_WEBHOOK_URL is not set"]
+
+
+@pytest.mark.parametrize(("yaml_text", "error"), [
+    ('models:\n  - {name: churn, on_pass: {tags: {x: "${REGHOOK_ADMIN_TOKEN}"}}}\n',
+     "models.0.on_pass.tags.x: ${REGHOOK_ADMIN_TOKEN} is not expanded here"),
+    ("models:\n  - name: ${MODEL_NAME}x\n", "models.0.name: ${MODEL_NAME} is not expanded here"),
+    ('models:\n  - {name: churn, on_fail: {tags: {"${REGHOOK_ADMIN_TOKEN}": x}}}\n',
+     "models.0.on_fail.tags.${REGHOOK_ADMIN_TOKEN}: ${REGHOOK_ADMIN_TOKEN} is not expanded in a key"),
+    ('channels:\n  team: {type: slack, url: "https://hooks.slack.com/${SLACK_PATH}"}\n',
+     "channels.team.url: ${SLACK_PATH} must be the whole value"),
+])
+def test_a_reference_outside_a_channel_secret_is_refused_and_never_expanded(tmp_path, yaml_text, error):
+    env = {"REGHOOK_ADMIN_TOKEN": "admin-token-value", "MODEL_NAME": "churn", "SLACK_PATH": "T0/B0/x"}
+    errors = errors_of(tmp_path, yaml_text, env)
+    assert len(errors) == 1 and errors[0].startswith(error)
+    assert not any(value in errors[0] for value in env.values())
+
+
+def test_a_value_with_newlines_stays_one_string_and_adds_no_key(tmp_path):
+    injected = 'https://x\n    secret: planted\nmodels:\n  - name: planted'
+    policy = load_policy(write(tmp_path, """
+        channels:
+          team: {type: slack, url: "${SLACK_WEBHOOK_URL}"}
+    """), {"SLACK_WEBHOOK_URL": injected})
+    assert policy.models == []
+    assert policy.channels["team"].secret is None
+    assert policy.channels["team"].url is not None
+    assert policy.channels["team"].url.get_secret_value() == injected
+
+
+def test_a_yaml_error_never_shows_an_environment_value(tmp_path):
+    secret = "https://hooks.slack.com/services/T0/B0/s3cr3t-path"
+    path = write(tmp_path, """
+        channels:
+          team:
+            type: slack
+            url: ${SLACK_WEBHOOK_URL}
+        models: [
+    """)
+    policy, errors = check_policy(path, {"SLACK_WEBHOOK_URL": secret + ": x"})
+    assert policy is None and len(errors) == 1 and "not valid YAML" in errors[0]
+    assert "s3cr3t" not in errors[0]
+
+
+def test_a_value_with_yaml_syntax_is_taken_as_it_is(tmp_path):
+    value = "https://hooks.slack.com/services/T0/B0/x#frag: {a: b}"
+    policy = load_policy(write(tmp_path, """
+        channels:
+          team:
+            type: slack
+            url: ${SLACK_WEBHOOK_URL}
+    """), {"SLACK_WEBHOOK_URL": value})
+    assert policy.channels["team"].url is not None
+    assert policy.channels["team"].url.get_secret_value() == value
+
+
+def test_references_in_comments_are_not_expanded_nor_required(tmp_path):
+    policy, errors = check_policy(write(tmp_path, """
+        # team:
+        #   type: slack
+        #   url: "${SLACK_WEBHOOK_URL}"
+        models:
+          - {name: churn}   # tags: {x: "${REGHOOK_ADMIN_TOKEN}"}
+    """), {})
+    assert errors == []
+    assert policy is not None and [m.name for m in policy.models] == ["churn"]
+
+
+def test_plain_dollars_are_left_alone(tmp_path):
+    policy = load_policy(write(tmp_path, """
+        models:
+          - {name: churn, on_pass: {tags: {cost: "$HOME and ${not a name}"}}}
+    """), {"HOME": "/root"})
+    assert policy.models[0].on_pass.tags == {"cost": "$HOME and ${not a name}"}
 
 
 # --- the docs example --------------------------------------------------------------------
@@ -248,3 +327,14 @@ def test_three_part_names_pass_on_unity_catalog_and_any_name_elsewhere(tmp_path)
     path = write(tmp_path, "models:\n  - name: workspace.default.quickbite_churn_predictor\n")
     assert check_policy(path, unity_catalog=True)[1] == []
     assert check_policy(write(tmp_path, "models:\n  - name: churn\n"))[1] == []
+
+
+def test_the_starters_slack_channel_loads_once_uncommented(tmp_path):
+    from handler.policy_template import STARTER_POLICY
+
+    uncommented = (STARTER_POLICY.replace("  # team:", "  team:").replace("  #   ", "    ")
+                   .replace("notify: [log]", "notify: [log, team]"))
+    policy = load_policy(write(tmp_path, uncommented), {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/x"})
+    assert policy.channels["team"].type == "slack"
+    assert policy.channels["team"].url is not None
+    assert policy.channels["team"].url.get_secret_value() == "https://hooks.slack.com/x"

@@ -220,6 +220,122 @@ def test_urls_in_a_failure_reason_are_scrubbed_from_every_rendering():
         assert "http://mlflow.internal:5000/<redacted>" in text
 
 
+# --- sender text is text: no links, mentions or formatting but reghook's own ----------------
+
+
+ATTACKS = ("[Approve](https://evil.example)", "<https://evil|click>", "<!channel>", "*bold*")
+HOSTILE = " ".join(ATTACKS)
+
+
+def hostile_outcome(kind: str = "job_failed") -> Outcome:
+    """Every sender-controlled string carries a link, a mention and formatting."""
+    return Outcome(kind=kind, model=f"churn {HOSTILE}", version=f"3{HOSTILE}", event_id=EVENT,
+                   run_id=RUN, actor=f"mallory {HOSTILE}", reason=f"boom {HOSTILE}",
+                   gates=(GateResult(f"recall {HOSTILE}", False, f"o {HOSTILE}", f"e {HOSTILE}",
+                                     f"detail {HOSTILE}"),),
+                   alias_changes=(AliasChange(f"champ {HOSTILE}", "3", "2"),),
+                   extra={"job_name": HOSTILE, f"tag {HOSTILE}": HOSTILE})
+
+
+def slack_mrkdwn(payload: dict) -> list[str]:
+    """Every string Slack reads as mrkdwn: the top-level text and each mrkdwn object."""
+    texts = [payload["text"]]
+    for block in payload["blocks"]:
+        objects = block.get("fields", []) + block.get("elements", []) + [block.get("text") or {}]
+        texts += [o["text"] for o in objects if o.get("type") == "mrkdwn"]
+    return texts
+
+
+def teams_markdown(payload: dict) -> list[str]:
+    """Every string Teams reads as markdown: TextBlocks and FactSet titles and values."""
+    texts = []
+    for element in payload["attachments"][0]["content"]["body"]:
+        if element["type"] == "TextBlock":
+            texts.append(element["text"])
+        if element["type"] == "FactSet":
+            texts += [part for fact in element["facts"] for part in (fact["title"], fact["value"])]
+    return texts
+
+
+SLACK_LINK = re.compile(r"<([^>|]*)(?:\|[^>]*)?>")  # <url|text>, <!channel>, <@U1>, <#C1>
+MARKDOWN_LINK = re.compile(r"(?<!\\)\[[^\]]*(?<!\\)\]\(")
+MARKDOWN_BOLD = re.compile(r"(?<!\\)\*bold(?<!\\)\*")
+
+
+@pytest.mark.parametrize("kind", ["job_failed", "rejected", "guard_reverted"])
+def test_slack_shows_sender_text_literally_and_keeps_its_own_run_link(kind):
+    payload = slack_payload(hostile_outcome(kind), UI)
+    texts = slack_mrkdwn(payload)
+    links = [m.group(1) for text in texts for m in SLACK_LINK.finditer(text)]
+    assert links and all(link.startswith(UI + "/#/") for link in links)  # reghook's own only
+    assert f"<{UI}/#/runs/{RUN}|{RUN}>" in as_text(payload)
+    for text in texts:
+        assert "<!channel>" not in text and "<https://evil" not in text
+        assert "*bold*" not in text
+    # A look-alike asterisk: shown, never formatted.
+    assert "\N{ASTERISK OPERATOR}bold\N{ASTERISK OPERATOR}" in as_text(texts)
+    assert all(block.get("text", {}).get("verbatim", True) for block in payload["blocks"])
+    assert all(f["verbatim"] for block in payload["blocks"] for f in block.get("fields", []))
+
+
+@pytest.mark.parametrize("kind", ["job_failed", "rejected", "guard_reverted"])
+def test_teams_shows_sender_text_literally_and_keeps_its_own_run_link(kind):
+    payload = teams_payload(hostile_outcome(kind), UI)
+    for text in teams_markdown(payload):
+        assert not MARKDOWN_LINK.search(text), text
+        assert not MARKDOWN_BOLD.search(text), text
+    assert "\\[Approve\\](https://evil.example)" in as_text(teams_markdown(payload)).replace(
+        "\\\\", "\\")
+    actions = [e for e in payload["attachments"][0]["content"]["body"] if e["type"] == "ActionSet"]
+    assert actions[0]["actions"][0] == {"type": "Action.OpenUrl", "title": "Open run in MLflow",
+                                        "url": f"{UI}/#/runs/{RUN}"}
+
+
+def test_a_job_name_cannot_become_an_approve_link_in_a_teams_card():
+    outcome = Outcome(kind="job_failed", model=MODEL, version=None, event_id=EVENT,
+                      reason="Databricks job run 7 ended FAILED",
+                      extra={"job_name": "[Approve](https://evil.example)"})
+    card = teams_payload(outcome, UI)
+    head = card["attachments"][0]["content"]["body"][0]["text"]
+    assert head == ("🔥 churn_model job \\[Approve\\](https://evil.example) failed"
+                    " — Databricks job run 7 ended FAILED")
+
+
+def test_teams_line_starts_cannot_make_headings_lists_or_quotes():
+    outcome = Outcome(kind="failed", model=MODEL, version="1", event_id=EVENT,
+                      reason="# Heading\n- item\n  + more\n> quote\n1. first\n12) twelfth")
+    reason = teams_payload(outcome)["attachments"][0]["content"]["body"][2]["text"]
+    assert reason == "\\# Heading\n\\- item\n  \\+ more\n\\> quote\n1\\. first\n12\\) twelfth"
+
+
+def test_an_underscore_inside_a_name_is_left_alone_and_one_at_a_word_edge_is_not():
+    outcome = Outcome(kind="registered", model="churn_model", version="1", event_id=EVENT,
+                      reason="_italic_ churn_model")
+    slack, teams = slack_payload(outcome), teams_payload(outcome)
+    assert "`churn_model`" in as_text(slack) and "ˍitalicˍ churn_model" in as_text(slack)
+    body = teams["attachments"][0]["content"]["body"]
+    assert body[2]["text"] == "\\_italic\\_ churn_model"
+
+
+def test_webhook_and_log_channels_carry_sender_text_unchanged():
+    outcome = hostile_outcome()
+    assert webhook_body(outcome)["data"]["extra"]["job_name"] == HOSTILE
+    assert json.loads(log_line(outcome))["data"]["extra"]["job_name"] == HOSTILE
+    assert webhook_body(outcome)["data"]["model"] == f"churn {HOSTILE}"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.builds(Outcome, kind=st.sampled_from(SNAPSHOT_KINDS), model=st.text(min_size=1),
+                 version=st.one_of(st.none(), st.text(min_size=1)), event_id=st.text(min_size=1),
+                 run_id=st.one_of(st.none(), st.text()), actor=st.text(), reason=st.text(),
+                 extra=st.dictionaries(st.text(max_size=10), st.text(), max_size=3)))
+def test_no_sender_text_ever_makes_a_link_or_mention(outcome):
+    for text in slack_mrkdwn(slack_payload(outcome, UI)):
+        assert all(m.group(1).startswith(UI + "/#/") for m in SLACK_LINK.finditer(text))
+    for text in teams_markdown(teams_payload(outcome, UI)):
+        assert not MARKDOWN_LINK.search(text)
+
+
 # --- documented shapes and limits --------------------------------------------------------
 
 
