@@ -14,7 +14,7 @@ from handler.verdict import GateResult
 OUTCOME_KINDS = ("registered", "rejected", "promoted", "guard_reverted", "rolled_back",
                  "failed", "approval_refused", "approval_rejected", "alias_alert",
                  "transition_approved", "transition_rejected", "stage_transitioned",
-                 "job_failed")
+                 "job_failed", "deprecated")
 
 
 @dataclass(frozen=True)

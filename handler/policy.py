@@ -81,6 +81,17 @@ class Promotion(_Strict):
     alias: str = "champion"
     approval_tag: str = "approval"
     guard: Literal["revert", "alert"] = "revert"
+    # Four eyes: an approval by the run's author (its mlflow.user tag) is refused.
+    require_distinct_approver: bool = False
+
+
+class Deprecation(_Strict):
+    """When superseded champions are deprecated (docs/policy.md#deprecation)."""
+
+    # The most recent holders of the protected alias kept, the current one included.
+    keep_champions: int = Field(3, ge=1)
+    # Days a version must have been off the protected alias before it is deprecated.
+    after_days: float = Field(30, ge=0)
 
 
 class ModelPolicy(_Strict):
@@ -97,6 +108,7 @@ class ModelPolicy(_Strict):
     on_pass: OnPass = Field(default_factory=OnPass)
     on_fail: OnFail = Field(default_factory=OnFail)
     promotion: Promotion | None = None
+    deprecation: Deprecation | None = None
     notify: list[str] = Field(default_factory=list)
 
     @field_validator("artifact_path")
@@ -105,6 +117,13 @@ class ModelPolicy(_Strict):
         if not _SAFE_NAME.match(value):
             raise ValueError("use letters, digits, '_', '-', '.', '/' only")
         return value
+
+    @model_validator(mode="after")
+    def _deprecation_needs_promotion(self) -> ModelPolicy:
+        if self.deprecation is not None and self.promotion is None:
+            raise ValueError("deprecation counts holders of the protected alias: "
+                             "give promotion too")
+        return self
 
     @property
     def protected_alias(self) -> str | None:

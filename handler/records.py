@@ -8,7 +8,7 @@ from typing import Any
 AUDIT_KINDS = ("registered", "validated", "tagged", "alias_set", "alias_removed",
                "guard_reverted", "promoted", "rolled_back", "notified", "skipped",
                "rejected", "approval_refused", "alias_alert", "transition_approved",
-               "transition_rejected", "recorded", "failed")
+               "transition_rejected", "recorded", "failed", "deprecated")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ sibling modules; they never import it back, so the package has no cycles::
     output      consoles, JSON and tables
     serve       serve, worker, db upgrade
     events      events list / show, replay
-    governance  govern, promote, rollback, history, sweep
+    governance  govern, promote, rollback, deprecate, history, sweep
     policy      policy check / init / schema
     compare     versions side by side, from the event store
     onboarding  webhooks install, emit, demo
@@ -26,7 +26,7 @@ import click
 from handler.cli.compare import compare
 from handler.cli.events import events_group, replay
 from handler.cli.govern import govern
-from handler.cli.governance import history, promote, rollback, sweep
+from handler.cli.governance import deprecate, history, promote, rollback, sweep
 from handler.cli.onboarding import demo, emit_group, webhooks_group
 from handler.cli.output import err_console, safe
 from handler.cli.policy import policy_group
@@ -61,6 +61,6 @@ def main() -> None:
 
 for _command in (serve, worker, db_group,
                  events_group, replay,
-                 govern, promote, rollback, history, compare, sweep, watch,
+                 govern, promote, rollback, deprecate, history, compare, sweep, watch,
                  policy_group, webhooks_group, emit_group, demo):
     main.add_command(_command)

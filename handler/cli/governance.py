@@ -1,4 +1,4 @@
-"""Commands that act on the registry: ``promote``, ``rollback``, ``history``, ``sweep``.
+"""Commands that act on the registry: ``promote``, ``rollback``, ``deprecate``, ``history``, ``sweep``.
 
 Each stores an event (source ``cli`` or ``sweep``) and, where the command is
 synchronous, processes exactly that event in this process, so the audit
@@ -80,7 +80,7 @@ def process_now(runtime: WorkerRuntime, event_type: str, payload: dict[str, Any]
 
 def run_now(event_type: str, payload: dict[str, Any], as_json: bool,
             runtime: WorkerRuntime | None = None) -> None:
-    """Store a ``cli`` event and process it here, synchronously; exit 1 if it failed."""
+    """Store a ``cli`` event and process it here, synchronously; exit 1 if it failed or was refused."""
     event = process_now(runtime or worker_here(), event_type, payload)
     event_id = event["id"]
     if as_json:
@@ -88,7 +88,8 @@ def run_now(event_type: str, payload: dict[str, Any], as_json: bool,
                    "error": event["last_error"], "actions": event["actions"]})
     else:
         _print_outcome(event_id, event)
-    if event["status"] not in ("done", "ignored"):
+    refused = any(action["kind"] == "approval_refused" for action in event["actions"])
+    if event["status"] not in ("done", "ignored") or refused:
         sys.exit(1)
 
 
@@ -105,13 +106,18 @@ def _print_outcome(event_id: str, event: dict[str, Any]) -> None:
 @click.command("promote")
 @click.argument("model")
 @click.argument("version")
+@click.option("--as", "approver", metavar="WHO",
+              help="the approver recorded and named (default: cli:<your user name>)")
 @click.option("--json", "as_json", is_flag=True)
-def promote(model: str, version: str, as_json: bool) -> None:
+def promote(model: str, version: str, approver: str | None, as_json: bool) -> None:
     """Approve and move the protected alias to VERSION (it must have passed the gates)."""
+    if approver is not None and not approver.strip():
+        raise click.BadParameter("name someone", param_hint="--as")
     runtime = worker_here()
     require_known(runtime, model, version=version)
-    run_now("promote.requested", {"model": model, "version": version, "actor": _actor()}, as_json,
-            runtime)
+    run_now("promote.requested", {"model": model, "version": version,
+                                  "actor": approver.strip() if approver else _actor()},
+            as_json, runtime)
 
 
 @click.command("rollback")
@@ -127,6 +133,19 @@ def rollback(model: str, to_version: str | None, alias: str | None, reason: str 
     require_known(runtime, model, version=to_version)
     run_now("rollback.requested", {"model": model, "to_version": to_version, "alias": alias,
                                     "reason": reason, "actor": _actor()}, as_json, runtime)
+
+
+@click.command("deprecate")
+@click.argument("model")
+@click.argument("version")
+@click.option("--reason", required=True, help="why: kept in the audit trail and the notification")
+@click.option("--json", "as_json", is_flag=True)
+def deprecate(model: str, version: str, reason: str, as_json: bool) -> None:
+    """Deprecate VERSION: tagged, its reghook aliases removed, never promoted or rolled back to."""
+    runtime = worker_here()
+    require_known(runtime, model, version=version)
+    run_now("deprecate.requested", {"model": model, "version": version, "reason": reason,
+                                    "actor": _actor()}, as_json, runtime)
 
 
 @click.command("history")

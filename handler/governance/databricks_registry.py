@@ -17,7 +17,7 @@ from typing import Any
 from handler.governance.context import Context
 from handler.governance.registry_events import on_tag_set
 from handler.governance.results import Result, combine, done, ignored
-from handler.governance.tags import STATUS_TAG
+from handler.governance.tags import RETIRED_STATUSES, STATUS_TAG
 from handler.governance.validation import validate
 from handler.governance.versions import converge
 from handler.governance.writes import record
@@ -105,8 +105,8 @@ def on_transition_request(ctx: Context, event_id: str, event_type: str, model: s
         run = ctx.registry.get_run(version.run_id)
         verdict = validate(ctx, policy, run, version.source, version.version)
         converge(ctx, event_id, policy, run, version, verdict)  # tags, aliases, 'validated'
-        if version.tags.get(STATUS_TAG) == "rolled_back":
-            refusal = f"v{version_number} was rolled back"
+        if version.tags.get(STATUS_TAG) in RETIRED_STATUSES:
+            refusal = f"v{version_number} was {version.tags[STATUS_TAG].replace('_', ' ')}"
     approve = refusal is None and verdict.passed
     comment = decision_comment(version_number, verdict, refusal)
     if not _decide(ctx, event_id, model, version_number, stage, approve, comment):

@@ -1,7 +1,8 @@
 """The guard of the protected alias: someone else moved it (docs/policy.md, ``promotion.guard``).
 
 An eligible version (passed by reghook's own record, approved, not rolled
-back) may be moved onto by hand: the move is recorded. Otherwise the policy
+back or deprecated) may be moved onto by hand: the move is recorded, with the
+approver the approval tag names, and superseded holders may be deprecated. Otherwise the policy
 says ``revert`` (the alias goes back to its previous holder, or is removed)
 or ``alert`` (the move stays, the team is told).
 """
@@ -9,7 +10,8 @@ or ``alert`` (the move stays, the team is told).
 from __future__ import annotations
 
 from handler.governance.context import Context
-from handler.governance.lifecycle import eligible
+from handler.governance.deprecation import deprecate_superseded
+from handler.governance.lifecycle import approval_of, eligible
 from handler.governance.results import Result, done, ignored
 from handler.governance.tags import GUARD_TAG
 from handler.governance.writes import last_holder, record, remove_alias, write_alias, write_tags
@@ -30,11 +32,15 @@ def guard_alias(ctx: Context, event_id: str, policy: ModelPolicy, alias: str,
     if ok and previous == version_number:
         return ignored(f"{alias} already recorded on v{version_number}")
     if ok:
+        _, approver = approval_of(version.tags.get(policy.promotion.approval_tag))
         record(ctx, policy, [AuditEntry("alias_set", policy.name, version_number, event_id,
                                         actor="mlflow", alias=alias,
                                         detail={"previous_version": previous,
-                                                "reason": "approved and passed"})], [outside])
-        return done(f"{alias} → v{version_number} allowed")
+                                                "reason": "approved and passed",
+                                                "approver": approver})], [outside])
+        retired = deprecate_superseded(ctx, event_id, policy)
+        return done(f"{alias} → v{version_number} allowed"
+                    + (f"; deprecated {', '.join('v' + n for n in retired)}" if retired else ""))
     write_tags(ctx, policy.name, version_number, version.tags,
                {GUARD_TAG: f"{alias} refused: {why}"}, event_id)
     if policy.promotion.guard == "alert":

@@ -14,6 +14,7 @@ from handler.errors import PermanentError
 from handler.events import databricks_event_kind
 from handler.governance import databricks_jobs, databricks_registry, registry_events
 from handler.governance.context import Context
+from handler.governance.deprecation import deprecate
 from handler.governance.lifecycle import promote, rollback
 from handler.governance.results import Result
 from handler.governance.router import RoutedEvent, Router
@@ -68,6 +69,12 @@ def _promote(ctx: Context, event: RoutedEvent) -> Result:
     return promote(ctx, event.id, p["model"], str(p["version"]), actor=p.get("actor", "cli"))
 
 
+def _deprecate(ctx: Context, event: RoutedEvent) -> Result:
+    p = event.payload
+    return deprecate(ctx, event.id, p["model"], str(p["version"]),
+                     reason=p.get("reason") or "deprecated by hand", actor=p.get("actor", "cli"))
+
+
 def _govern_version(ctx: Context, event: RoutedEvent) -> Result:
     p = event.payload
     return govern_version(ctx, event.id, p["model"], str(p["version"]))
@@ -109,6 +116,7 @@ def build_router() -> Router:
     router.add(_run_finished, RUN_FINISHED_SOURCES, "run.finished")
     router.add(_promote, "cli", "promote.requested")
     router.add(_rollback, "cli", "rollback.requested")
+    router.add(_deprecate, "cli", "deprecate.requested")
     router.add(_govern_version, "cli", "version.govern.requested")
     # The registry watch stores what it sees in MLflow's webhook shape: same handlers.
     router.add(_version_created, REGISTRY_SOURCES, "model_version.created")

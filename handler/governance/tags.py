@@ -13,7 +13,11 @@ VALIDATED_TAG = "reghook.validated_at"
 ROLLBACK_FROM_TAG = "reghook.rollback_from"
 APPROVAL_NOTE_TAG = "reghook.approval"
 GUARD_TAG = "reghook.guard"
+DEPRECATED_AT_TAG = "reghook.deprecated_at"
 OWN_TAG_PREFIX = "reghook."
+# Statuses a version keeps for good: re-validation never clears them, and such a
+# version regains no alias and is never promoted (docs/registry-tags.md).
+RETIRED_STATUSES = ("rolled_back", "deprecated")
 
 
 def governance_tags(policy: ModelPolicy, verdict: Verdict, event_id: str, run_id: str,
@@ -35,7 +39,7 @@ def governance_tags(policy: ModelPolicy, verdict: Verdict, event_id: str, run_id
                         else now_iso),
     }
     tags.update((policy.on_pass if verdict.passed else policy.on_fail).tags)
-    if current.get(STATUS_TAG) == "rolled_back":
-        # A rolled-back version stays rolled back: re-validation never clears it.
-        tags[STATUS_TAG] = "rolled_back"
+    if current.get(STATUS_TAG) in RETIRED_STATUSES:
+        # A rolled-back or deprecated version stays so: re-validation never clears it.
+        tags[STATUS_TAG] = current[STATUS_TAG]
     return tags

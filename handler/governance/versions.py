@@ -15,7 +15,13 @@ from handler.errors import PermanentError, TransientError
 from handler.governance.context import Context
 from handler.governance.ports import RunInfo, VersionInfo
 from handler.governance.results import Result, done, ignored
-from handler.governance.tags import EVENT_TAG, RUN_TAG, STATUS_TAG, governance_tags
+from handler.governance.tags import (
+    EVENT_TAG,
+    RETIRED_STATUSES,
+    RUN_TAG,
+    STATUS_TAG,
+    governance_tags,
+)
 from handler.governance.validation import validate
 from handler.governance.writes import record, write_alias, write_tags
 from handler.outcomes import AliasChange, Outcome
@@ -36,7 +42,7 @@ def converge(ctx: Context, event_id: str, policy: ModelPolicy, run: RunInfo, ver
     tags_written.update(write_tags(ctx, policy.name, version.version, version.tags, desired,
                                    event_id))
     moves: list[AliasMove] = []
-    if desired[STATUS_TAG] != "rolled_back":
+    if desired[STATUS_TAG] not in RETIRED_STATUSES:
         moves = converge_aliases(ctx, event_id, policy, version, verdict.passed)
     entries = [AuditEntry("validated", policy.name, version.version, event_id,
                           detail={"status": verdict.status, "gates": verdict.to_json(),

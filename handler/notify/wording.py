@@ -32,6 +32,7 @@ _STYLE: dict[str, tuple[str, str, str]] = {
     "transition_rejected": ("❌", "stage transition rejected", "bad"),
     "stage_transitioned": ("🔀", "changed stage", "neutral"),
     "job_failed": ("🔥", "training job failed", "bad"),
+    "deprecated": ("🗄️", "deprecated", "neutral"),
 }
 
 

@@ -3,9 +3,10 @@
 The console runs in the web process, which never talks to the registry, so
 everything a comparison shows was recorded when reghook governed the
 version: the ``validated`` audit entry carries the gates and the run's
-facts, ``promoted`` entries name the approver, ``rolled_back`` entries mark
-the version taken off the protected alias, and the alias history says who
-held which alias when. :func:`compare` is pure; :class:`Comparisons` reads.
+facts, ``promoted`` entries (and hand moves the guard allowed) name the
+approver, ``rolled_back`` and ``deprecated`` entries mark versions out of the
+running, and the alias history says who held which alias when.
+:func:`compare` is pure; :class:`Comparisons` reads.
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ def holders(moves: list[dict[str, Any]]) -> dict[str, str | None]:
 def _blank(version: str) -> dict[str, Any]:
     return {"version": version, "status": None, "validated_at": None, "event_id": None,
             "run_id": None, "author": None, "gates": [], "metrics": {}, "datasets": [],
-            "signature": None, "approver": None, "approved_at": None, "tenure": [],
-            "aliases": []}
+            "signature": None, "approver": None, "approved_at": None, "deprecated_at": None,
+            "tenure": [], "aliases": []}
 
 
 def compare(entries: list[dict[str, Any]], moves: list[dict[str, Any]],
@@ -79,13 +80,19 @@ def compare(entries: list[dict[str, Any]], moves: list[dict[str, Any]],
                           datasets=detail.get("datasets", []),
                           signature=detail.get("signature"))
         elif entry["kind"] == "promoted" and version in found:
-            found[version].update(approver=entry["actor"], approved_at=entry["at"])
+            found[version].update(approver=detail.get("approver") or entry["actor"],
+                                  approved_at=entry["at"])
+        elif entry["kind"] == "alias_set" and detail.get("approver") and version in found:
+            # A hand move the guard allowed: the approval tag named the approver.
+            found[version].update(approver=detail["approver"], approved_at=entry["at"])
         elif entry["kind"] == "rolled_back":
             gone = detail.get("from_version")
             if gone in found:
                 found[gone]["status"] = STATUS_KINDS["rolled_back"]
         elif entry["kind"] in STATUS_KINDS and version in found:
             found[version]["status"] = STATUS_KINDS[entry["kind"]]
+            if entry["kind"] == "deprecated":
+                found[version]["deprecated_at"] = detail.get("deprecated_at") or entry["at"]
     for version, spells in _tenure(moves).items():
         found.setdefault(version, _blank(version))["tenure"] = spells
     for alias, version in holders(moves).items():
@@ -164,7 +171,8 @@ def rows(versions: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]
     plain("dataset", lambda v: "; ".join(f"{d['name']} ({d['source']})" for d in v["datasets"])
           or "—")
     plain("signature", lambda v: _signature_text(v["signature"]))
-    plain("status", lambda v: v["status"] or "not governed")
+    plain("status", lambda v: (v["status"] or "not governed")
+          + (f" since {v['deprecated_at'][:10]}" if v.get("deprecated_at") else ""))
     plain("run", lambda v: v["run_id"] or "—")
     plain("author", lambda v: v["author"] or "—")
     plain("approver", lambda v: v["approver"] or "—")

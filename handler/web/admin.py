@@ -1,9 +1,9 @@
-"""The admin API (``docs/admin-api.md``): list, show and replay events; outbox; model history, rollback.
+"""The admin API (``docs/admin-api.md``): events, outbox, model history, promotion, rollback.
 
 Every route needs ``Authorization: Bearer <REGHOOK_ADMIN_TOKEN>`` (behind a
 Databricks App, ``X-Reghook-Admin-Token``: see :mod:`handler.web.proxy`);
 without a configured token the API does not exist (404). The registry is the worker's
-business: a rollback is queued as an event, never performed here.
+business: a promotion or rollback is queued as an event, never performed here.
 """
 
 from __future__ import annotations
@@ -113,16 +113,55 @@ def model_versions(name: str) -> Any:
     return web_context().store.compare_versions(name, request.args.getlist("version") or None)
 
 
-def _rollback_request() -> dict[str, Any]:
-    """The optional ``alias``, ``to_version`` and ``reason`` of a rollback body."""
+def _request_fields(fields: tuple[str, ...], refusal: str) -> dict[str, Any]:
+    """The optional string ``fields`` of a JSON body (absent: None)."""
     body = read_body(web_context().settings.max_body_bytes) or b"{}"
     # The intake's parser: the same depth limit and refusal of lone surrogates.
     given = load_json(body)
     if not isinstance(given, dict) or any(
-        not isinstance(given.get(k), (str, type(None))) for k in ROLLBACK_FIELDS
+        not isinstance(given.get(k), (str, type(None))) for k in fields
     ):
-        raise InvalidPayload("Give alias, to_version and reason as strings (all optional).")
-    return {k: given.get(k) for k in ROLLBACK_FIELDS}
+        raise InvalidPayload(refusal)
+    return {k: given.get(k) for k in fields}
+
+
+def _rollback_request() -> dict[str, Any]:
+    """The optional ``alias``, ``to_version`` and ``reason`` of a rollback body."""
+    return _request_fields(ROLLBACK_FIELDS,
+                           "Give alias, to_version and reason as strings (all optional).")
+
+
+def _queue(model: str, event_type: str, payload: dict[str, Any]) -> Any:
+    """Store a ``cli`` event for the worker; the 202 answer naming it."""
+    context = web_context()
+    payload.update(model=model)
+    event_id, _ = context.store.ingest(
+        source="cli", event_type=event_type, idempotency_key=f"api:{uuid.uuid4().hex}",
+        status="queued", body=json.dumps(payload), headers={})
+    context.stored(event_id)
+    return {"event_id": event_id, "status": "queued"}, 202
+
+
+@bp.post("/models/<path:name>/promote")
+def model_promote(name: str) -> Any:
+    """Queue an approval and promotion of a version, in the caller's name (or ``as``).
+
+    Behind a Databricks App the proxy's identity is the approver: ``as`` may not differ.
+    """
+    given = _request_fields(("version", "as"), "Give version (and optionally as) as strings.")
+    version, named = given["version"], (given["as"] or "").strip() or None
+    if not version:
+        raise InvalidPayload("Give the version to promote.")
+    who = caller()
+    if who != "api" and named not in (None, who, who.removeprefix("api:")):
+        raise BadRequest(f"You are {who}: an approval cannot be made in another name.")
+    verdict = web_context().store.last_verdict(name, version)
+    if verdict != "passed":
+        raise Conflict(f"{name} v{version} did not pass the gates "
+                       f"({verdict or 'never validated'}): not promoted.")
+    return _queue(name, "promote.requested",
+                  {"version": version, "actor": who if who != "api" else (named or who),
+                   "caller": who})
 
 
 @bp.post("/models/<path:name>/rollback")
@@ -132,9 +171,5 @@ def model_rollback(name: str) -> Any:
     payload = _rollback_request()
     if not context.store.alias_moves(name, payload["alias"]):
         raise Conflict(f"No alias history for {name}: nothing to roll back.")
-    payload.update(model=name, actor=caller())
-    event_id, _ = context.store.ingest(
-        source="cli", event_type="rollback.requested", idempotency_key=f"api:{uuid.uuid4().hex}",
-        status="queued", body=json.dumps(payload), headers={})
-    context.stored(event_id)
-    return {"event_id": event_id, "status": "queued"}, 202
+    payload.update(actor=caller())
+    return _queue(name, "rollback.requested", payload)

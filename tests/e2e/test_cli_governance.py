@@ -1,4 +1,4 @@
-"""The registry-facing CLI against a real mlflow server: govern, promote, rollback, history, sweep."""
+"""The registry-facing CLI against a real mlflow server: govern, promote, rollback, deprecate, history."""
 
 from __future__ import annotations
 
@@ -72,6 +72,27 @@ def test_govern_promote_rollback_history_from_the_command_line(cli_env, mlflow_s
     assert kinds.count("promoted") == 2 and "rolled_back" in kinds
     champion_moves = [m["version"] for m in history["aliases"] if m["alias"] == "champion"]
     assert champion_moves == ["1", "2", "1"]
+
+
+def test_promote_as_someone_and_deprecate_from_the_command_line(cli_env, mlflow_server):
+    model, experiment = cli_env
+    client = mlflow.MlflowClient(mlflow_server.url)
+    for seed in (9, 10):
+        run = log_churn_run(mlflow_server.url, experiment, good=True, seed=seed)
+        assert invoke("govern", "--run-id", run.run_id)[0] == 0
+    code, result = invoke("promote", model, "1", "--as", "bob")
+    assert code == 0 and result["status"] == "done", result
+    assert [a["actor"] for a in result["actions"] if a["kind"] == "promoted"] == ["bob"]
+    assert client.get_model_version(model, "1").tags["approval"] == "approved:bob"
+
+    code, result = invoke("deprecate", model, "2", "--reason", "superseded by a retrain")
+    assert code == 0 and result["status"] == "done", result
+    tags = client.get_model_version(model, "2").tags
+    assert tags["reghook.status"] == "deprecated" and tags["reghook.deprecated_at"]
+    assert "staging" not in client.get_registered_model(model).aliases
+    code, result = invoke("deprecate", model, "1", "--reason", "old")
+    assert code == 1 and "holds champion" in result["error"]
+    assert client.get_model_version_by_alias(model, "champion").version == "1"
 
 
 def test_promoting_a_failed_version_exits_1_and_moves_nothing(cli_env, mlflow_server):

@@ -77,3 +77,37 @@ def test_outbox_lists_messages_by_channel_name_without_urls(client, store):
     assert "url" not in json.dumps(message).lower()
     assert client.get("/api/outbox?limit=x", headers=AUTH).status_code == 400
     assert client.get("/api/outbox").status_code == 401
+
+
+def _passed(store, version: str = "3") -> None:
+    store.record([AuditEntry("validated", "churn", version, "evt_v",
+                             detail={"status": "passed", "gates": []})])
+
+
+def test_promote_is_queued_in_the_callers_name_or_as_given(client, store):
+    _passed(store)
+    named = client.post("/api/models/churn/promote", headers=AUTH,
+                        json={"version": "3", "as": "bob"})
+    anonymous = client.post("/api/models/churn/promote", headers=AUTH, json={"version": "3"})
+    assert (named.status_code, anonymous.status_code) == (202, 202)
+    event = store.get_event(named.json["event_id"])
+    assert (event["source"], event["type"], event["status"]) == ("cli", "promote.requested",
+                                                                 "queued")
+    assert json.loads(event["body"]) == {"model": "churn", "version": "3", "actor": "bob",
+                                         "caller": "api"}
+    assert json.loads(store.get_event(anonymous.json["event_id"])["body"])["actor"] == "api"
+
+
+def test_promote_of_a_version_that_did_not_pass_is_a_conflict_and_queues_nothing(client, store):
+    store.record([AuditEntry("validated", "churn", "2", "evt_v", detail={"status": "failed"})])
+    before = store.count_events()
+    for version in ("2", "9"):  # failed; never validated
+        response = client.post("/api/models/churn/promote", headers=AUTH, json={"version": version})
+        assert response.status_code == 409, version
+    assert store.count_events() == before
+
+
+def test_promote_rejects_bodies_without_a_version(client, store):
+    for body in ({}, {"version": 3}, {"version": "3", "as": ["bob"]}):
+        assert client.post("/api/models/churn/promote", headers=AUTH,
+                           json=body).status_code == 422, body

@@ -14,7 +14,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from handler.records import AliasMove
+from handler.records import AliasMove, AuditEntry
 from handler.settings import Settings
 from tests.conftest import ADMIN_TOKEN
 from tests.integration.test_intake_routes import (
@@ -153,3 +153,15 @@ def test_credentials_in_the_reghook_header_are_never_stored_without_the_setting(
     assert response.status_code == 202
     kept = {k.lower() for k in store.get_event(response.get_json()["event_id"])["headers"]}
     assert "x-reghook-authorization" not in kept
+
+
+def test_behind_databricks_apps_the_approver_is_the_signed_in_caller(behind_apps, store):
+    store.record([AuditEntry("validated", "churn", "3", "evt_v", detail={"status": "passed"})])
+    client = make_client(behind_apps, store)
+    headers = {"X-Reghook-Admin-Token": ADMIN_TOKEN, "X-Forwarded-Email": "alice@example.com"}
+    response = client.post("/api/models/churn/promote", headers=headers, json={"version": "3"})
+    assert response.status_code == 202
+    assert json.loads(store.get_event(response.json["event_id"])["body"])["actor"] == \
+        "api:alice@example.com"
+    assert client.post("/api/models/churn/promote", headers=headers,
+                       json={"version": "3", "as": "bob"}).status_code == 400

@@ -18,8 +18,8 @@ from handler.cli.inputs import since_bound
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "handler" / "cli"
 
-TOP_LEVEL = {"compare", "db", "demo", "emit", "events", "govern", "history", "policy", "promote", "replay",
-             "rollback", "serve", "sweep", "watch", "webhooks", "worker"}
+TOP_LEVEL = {"compare", "db", "demo", "deprecate", "emit", "events", "govern", "history", "policy",
+             "promote", "replay", "rollback", "serve", "sweep", "watch", "webhooks", "worker"}
 NESTED = {"db upgrade", "emit run-finished", "events list", "events show", "policy check",
           "policy init", "policy schema", "webhooks install", "webhooks install databricks",
           "webhooks install mlflow"}

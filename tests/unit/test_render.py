@@ -84,6 +84,9 @@ def sample(kind: str) -> Outcome:
         "job_failed": {"model": MODEL, "version": None, "run_id": None,
                        "reason": "Databricks job run 991 ended FAILED",
                        "extra": {"job_name": "train_churn", "job_run_id": "991"}},
+        "deprecated": {"version": "1", "reason": "superseded: off champion since 2026-10-01, "
+                                                 "and not one of the 3 most recent holders",
+                       "alias_changes": (AliasChange("staging", None, "1"),)},
     }
     return Outcome(**{**base, **per_kind.get(kind, {})})
 

@@ -73,7 +73,7 @@ def test_promote_by_hand_approves_and_moves_the_alias(world):
     v1 = governed(world, "r1")
     promote(world.ctx, world.event_id(), MODEL, v1, actor="cli:alice")
     assert world.registry.holder(MODEL, "champion") == v1
-    assert world.registry.tags_of(MODEL, v1)["approval"] == "approved"
+    assert world.registry.tags_of(MODEL, v1)["approval"] == "approved:cli:alice"
     assert world.audit("promoted")[0]["actor"] == "cli:alice"
 
 
