@@ -51,7 +51,7 @@ def _plans(store: Store, read) -> list[str]:  # type: ignore[no-untyped-def]
     ({"source": "mlflow", "event_type": "model_version.created"},
      "ix_events_source_type_newest (source=? AND type=?"),
     ({"status": "done", "source": "mlflow", "event_type": "model_version.created"},
-     "ix_events_source_type_newest (source=? AND type=?"),
+     "ix_events_status_source_type_newest (status=? AND source=? AND type=?"),
 ])
 def test_every_event_filter_walks_an_index_in_newest_first_order(store, filters, index):
     first, _ = store.ingest(source="mlflow", event_type="run.finished", idempotency_key="k",
@@ -76,7 +76,7 @@ def test_the_model_timeline_reads_both_lists_newest_first_by_index(store):
                for p in plans), plans
     assert not any("TEMP B-TREE" in p for p in plans), plans
     verdict = _plans(store, lambda: store.last_verdict("churn", "1"))[-1]
-    assert "ix_audit_model_version (model=? AND version=?)" in verdict, verdict
+    assert "ix_audit_model_kind (model=? AND kind=? AND version=?)" in verdict, verdict
 
 
 def _event_indexes(url: str) -> set[str]:
