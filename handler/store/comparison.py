@@ -127,7 +127,7 @@ def _moves_of(connection: Connection, model: str, versions: list[str]) -> list[A
     """
     opened = connection.execute(select(alias_history).where(
         alias_history.c.model == model, alias_history.c.version.in_(versions))).all()
-    closing = []
+    closing: list[Any] = []
     for move in opened:
         closing += connection.execute(select(alias_history).where(
             alias_history.c.model == model, alias_history.c.alias == move.alias,
