@@ -99,6 +99,8 @@ alias_history = Table(
     Column("reason", Text, nullable=True),
     Index("ix_alias_history_model", "model", "alias", "id"),
     Index("ix_alias_history_model_id", "model", "id"),
+    # 0005: one version's moves (the comparison's spells).
+    Index("ix_alias_history_model_version", "model", "version", "id"),
 )
 
 registrations = Table(

@@ -13,7 +13,7 @@ import pytest
 from alembic import command
 from sqlalchemy import event, inspect
 
-from handler.records import AuditEntry
+from handler.records import AliasMove, AuditEntry
 from handler.store import Store, alembic_config
 from handler.store.engine import make_engine
 from tests.support.postgres import temporary_database
@@ -115,3 +115,17 @@ def test_migration_0004_upgrades_and_downgrades_a_sqlite_store(tmp_path):
 def test_migration_0004_upgrades_and_downgrades_a_postgres_store():
     with temporary_database() as url:
         _upgrade_from_0003_keeps_events_and_adds_indexes(url)
+
+
+def test_comparing_named_versions_reads_their_rows_by_index(store):
+    store.record([AuditEntry("validated", "churn", "1", "evt_1")],
+                 [AliasMove("churn", "staging", "1", None, "reghook", "evt_1", None)])
+    plans = _plans(store, lambda: store.compare_versions("churn", ["1", "2"]))
+    joined = "\n".join(plans)
+    assert "ix_audit_model_version (model=? AND version=?)" in joined, plans
+    assert "ix_audit_model_kind (model=? AND kind=?)" in joined, plans
+    assert "ix_alias_history_model_version (model=? AND version=?)" in joined, plans
+    assert "ix_alias_history_model (model=? AND alias=? AND id>?)" in joined, plans
+    # Every step searches an index: no scan of a table (alias holders read the
+    # model's range of the covering (model, alias, id) index, no rows).
+    assert not any(step.startswith("SCAN") for p in plans for step in p.split(" | ")), plans

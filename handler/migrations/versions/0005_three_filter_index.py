@@ -18,6 +18,8 @@ SQLite and PostgreSQL (bench/README.md, "store").
   their detail, not in ``version``) without reading all of the model's
   entries (handler/store/comparison.py); a version's latest verdict
   (``kind = 'validated'`` and its version) is one index probe.
+- ``alias_history (model, version, id)``: the comparison's spells of the
+  named versions start with a probe, not a walk of every move of the model.
 
 Like 0004, on PostgreSQL the index is built inside the migration's
 transaction, which blocks writes to ``events`` while it runs (seconds per
@@ -40,8 +42,10 @@ def upgrade() -> None:
     op.create_index('ix_events_status_source_type_newest', 'events',
                     ['status', 'source', 'type', 'received_at', 'id'])
     op.create_index('ix_audit_model_kind', 'audit', ['model', 'kind', 'version', 'id'])
+    op.create_index('ix_alias_history_model_version', 'alias_history', ['model', 'version', 'id'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_alias_history_model_version', table_name='alias_history')
     op.drop_index('ix_audit_model_kind', table_name='audit')
     op.drop_index('ix_events_status_source_type_newest', table_name='events')
