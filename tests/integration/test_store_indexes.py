@@ -14,7 +14,7 @@ from alembic import command
 from sqlalchemy import event, inspect
 
 from handler.records import AliasMove, AuditEntry
-from handler.store import Store, alembic_config
+from handler.store import Store, alembic_config, upgrade
 from handler.store.engine import make_engine
 from tests.support.postgres import temporary_database
 
@@ -129,3 +129,18 @@ def test_comparing_named_versions_reads_their_rows_by_index(store):
     # Every step searches an index: no scan of a table (alias holders read the
     # model's range of the covering (model, alias, id) index, no rows).
     assert not any(step.startswith("SCAN") for p in plans for step in p.split(" | ")), plans
+
+
+@pytest.mark.postgres
+def test_db_upgrade_leaves_postgres_with_fresh_planner_statistics():
+    with temporary_database() as url:
+        upgrade(url)
+        engine = make_engine(url)
+        try:
+            with engine.connect() as connection:
+                analyzed = dict(connection.exec_driver_sql(
+                    "SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables "
+                    "WHERE relname IN ('events', 'audit', 'alias_history')").all())
+        finally:
+            engine.dispose()
+        assert analyzed == {"events": True, "audit": True, "alias_history": True}
