@@ -13,7 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Connection, func, or_, select
+
 from handler.store.ledger import Ledger
+from handler.store.rows import alias_move_json, audit_json
+from handler.store.tables import alias_history, audit
 
 # Audit kinds that change what a version's status reads as, after its verdict.
 STATUS_KINDS = {"rolled_back": "rolled_back", "deprecated": "deprecated"}
@@ -107,14 +111,73 @@ def _version_order(version: str) -> tuple[int, str]:
     return (int(version), "") if version.isdigit() else (1 << 62, version)
 
 
+def _entries_of(connection: Connection, model: str, versions: list[str]) -> list[Any]:
+    """The audit entries that can change the named versions' records, oldest first.
+
+    Their own entries through ``audit (model, version, id)``, and the model's
+    rollbacks through ``audit (model, kind, ...)``: a rollback names the
+    version it took off the alias in its detail, not in ``version``.
+    """
+    own = connection.execute(select(audit).where(
+        audit.c.model == model, audit.c.version.in_(versions))).all()
+    rollbacks = connection.execute(select(audit).where(
+        audit.c.model == model, audit.c.kind == "rolled_back")).all()
+    return sorted({row.id: row for row in [*own, *rollbacks]}.values(), key=lambda r: r.id)
+
+
+def _moves_of(connection: Connection, model: str, versions: list[str]) -> list[Any]:
+    """The alias moves that open or close the named versions' spells, oldest first.
+
+    A spell opens with a move to the version and closes with the next move of
+    the same alias to another version (or none): one probe of ``alias_history
+    (model, alias, id)`` per opening, however long the model's history.
+    """
+    opened = connection.execute(select(alias_history).where(
+        alias_history.c.model == model, alias_history.c.version.in_(versions))).all()
+    closing: list[Any] = []
+    for move in opened:
+        closing += connection.execute(select(alias_history).where(
+            alias_history.c.model == model, alias_history.c.alias == move.alias,
+            alias_history.c.id > move.id,
+            or_(alias_history.c.version.is_(None), alias_history.c.version != move.version))
+            .order_by(alias_history.c.id).limit(1)).all()
+    return sorted({row.id: row for row in [*opened, *closing]}.values(), key=lambda r: r.id)
+
+
+def _holders_of(connection: Connection, model: str) -> dict[str, str | None]:
+    """Each alias's latest move: its holder now (None: removed)."""
+    latest = select(func.max(alias_history.c.id)).where(
+        alias_history.c.model == model).group_by(alias_history.c.alias)
+    rows = connection.execute(select(alias_history.c.alias, alias_history.c.version).where(
+        alias_history.c.id.in_(latest))).all()
+    return {row.alias: row.version for row in sorted(rows, key=lambda r: r.alias)}
+
+
 class Comparisons(Ledger):
     """Reads for the comparison: a model's versions side by side, from the ledger."""
 
     def compare_versions(self, model: str, versions: list[str] | None = None) -> dict[str, Any]:
-        """``{"model", "aliases", "versions"}``: what ``GET /api/models/<name>/versions`` answers."""
-        moves = self.alias_moves(model)
-        return {"model": model, "aliases": holders(moves),
-                "versions": compare(self.audit_trail(model, limit=100_000), moves, versions)}
+        """``{"model", "aliases", "versions"}``: what ``GET /api/models/<name>/versions`` answers.
+
+        Named versions read only the rows that concern them, by index, so a
+        comparison of a few versions costs the same at thousands of versions
+        per model; without names every version is answered, which reads the
+        model's whole trail.
+        """
+        if not versions:
+            moves = self.alias_moves(model)
+            return {"model": model, "aliases": holders(moves),
+                    "versions": compare(self.audit_trail(model, limit=100_000), moves)}
+        with self.tx.read() as connection:
+            entries = _entries_of(connection, model, versions)
+            moves = _moves_of(connection, model, versions)
+            aliases = _holders_of(connection, model)
+        found = compare([audit_json(r) for r in entries], [alias_move_json(r) for r in moves],
+                        versions)
+        for record in found:
+            # Holders come from the latest moves, not from the moves read above.
+            record["aliases"] = [a for a, v in aliases.items() if v == record["version"]]
+        return {"model": model, "aliases": aliases, "versions": found}
 
 
 # --- the comparison as rows of text: one per fact, a cell per version -------------------

@@ -49,6 +49,8 @@ events = Table(
     Index("ix_events_source_newest", "source", "received_at", "id"),
     Index("ix_events_type_newest", "type", "received_at", "id"),
     Index("ix_events_source_type_newest", "source", "type", "received_at", "id"),
+    # 0005: all three filters at once, however rare the combination.
+    Index("ix_events_status_source_type_newest", "status", "source", "type", "received_at", "id"),
 )
 
 attempts = Table(
@@ -79,6 +81,8 @@ audit = Table(
     # 0004: a model's timeline newest first by id, and one version's entries.
     Index("ix_audit_model_id", "model", "id"),
     Index("ix_audit_model_version", "model", "version", "id"),
+    # 0005: a model's entries of one kind (rollbacks; a version's latest verdict).
+    Index("ix_audit_model_kind", "model", "kind", "version", "id"),
 )
 
 alias_history = Table(
@@ -95,6 +99,8 @@ alias_history = Table(
     Column("reason", Text, nullable=True),
     Index("ix_alias_history_model", "model", "alias", "id"),
     Index("ix_alias_history_model_id", "model", "id"),
+    # 0005: one version's moves (the comparison's spells).
+    Index("ix_alias_history_model_version", "model", "version", "id"),
 )
 
 registrations = Table(

@@ -13,8 +13,8 @@ import pytest
 from alembic import command
 from sqlalchemy import event, inspect
 
-from handler.records import AuditEntry
-from handler.store import Store, alembic_config
+from handler.records import AliasMove, AuditEntry
+from handler.store import Store, alembic_config, upgrade
 from handler.store.engine import make_engine
 from tests.support.postgres import temporary_database
 
@@ -51,7 +51,7 @@ def _plans(store: Store, read) -> list[str]:  # type: ignore[no-untyped-def]
     ({"source": "mlflow", "event_type": "model_version.created"},
      "ix_events_source_type_newest (source=? AND type=?"),
     ({"status": "done", "source": "mlflow", "event_type": "model_version.created"},
-     "ix_events_source_type_newest (source=? AND type=?"),
+     "ix_events_status_source_type_newest (status=? AND source=? AND type=?"),
 ])
 def test_every_event_filter_walks_an_index_in_newest_first_order(store, filters, index):
     first, _ = store.ingest(source="mlflow", event_type="run.finished", idempotency_key="k",
@@ -76,7 +76,7 @@ def test_the_model_timeline_reads_both_lists_newest_first_by_index(store):
                for p in plans), plans
     assert not any("TEMP B-TREE" in p for p in plans), plans
     verdict = _plans(store, lambda: store.last_verdict("churn", "1"))[-1]
-    assert "ix_audit_model_version (model=? AND version=?)" in verdict, verdict
+    assert "ix_audit_model_kind (model=? AND kind=? AND version=?)" in verdict, verdict
 
 
 def _event_indexes(url: str) -> set[str]:
@@ -115,3 +115,32 @@ def test_migration_0004_upgrades_and_downgrades_a_sqlite_store(tmp_path):
 def test_migration_0004_upgrades_and_downgrades_a_postgres_store():
     with temporary_database() as url:
         _upgrade_from_0003_keeps_events_and_adds_indexes(url)
+
+
+def test_comparing_named_versions_reads_their_rows_by_index(store):
+    store.record([AuditEntry("validated", "churn", "1", "evt_1")],
+                 [AliasMove("churn", "staging", "1", None, "reghook", "evt_1", None)])
+    plans = _plans(store, lambda: store.compare_versions("churn", ["1", "2"]))
+    joined = "\n".join(plans)
+    assert "ix_audit_model_version (model=? AND version=?)" in joined, plans
+    assert "ix_audit_model_kind (model=? AND kind=?)" in joined, plans
+    assert "ix_alias_history_model_version (model=? AND version=?)" in joined, plans
+    assert "ix_alias_history_model (model=? AND alias=? AND id>?)" in joined, plans
+    # Every step searches an index: no scan of a table (alias holders read the
+    # model's range of the covering (model, alias, id) index, no rows).
+    assert not any(step.startswith("SCAN") for p in plans for step in p.split(" | ")), plans
+
+
+@pytest.mark.postgres
+def test_db_upgrade_leaves_postgres_with_fresh_planner_statistics():
+    with temporary_database() as url:
+        upgrade(url)
+        engine = make_engine(url)
+        try:
+            with engine.connect() as connection:
+                analyzed = dict(connection.exec_driver_sql(
+                    "SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables "
+                    "WHERE relname IN ('events', 'audit', 'alias_history')").all())
+        finally:
+            engine.dispose()
+        assert analyzed == {"events": True, "audit": True, "alias_history": True}

@@ -89,3 +89,19 @@ def test_compare_of_an_unknown_model_exits_1(settings, store, monkeypatch):
     monkeypatch.setenv("REGHOOK_DATABASE_URL", settings.database_url)
     result = CliRunner().invoke(main, ["compare", "nobody"])
     assert result.exit_code == 1
+
+
+def test_named_versions_read_by_index_match_the_whole_comparison(store):
+    governed_three(store)
+    moves = [("staging", "2", None), ("staging", "2", "2"), ("staging", "3", "2"),
+             ("staging", "2", "3"), ("staging", None, "2"), ("canary", "3", None)]
+    for alias, version, previous in moves:
+        store.record([], [AliasMove("churn", alias, version, previous, "reghook", None, None)])
+    whole = store.compare_versions("churn")
+    by_version = {v["version"]: v for v in whole["versions"]}
+    for named in (["2"], ["3", "1"], ["1", "2", "3"], ["9", "2"]):
+        part = store.compare_versions("churn", named)
+        assert part["aliases"] == whole["aliases"]
+        assert part["versions"] == [by_version.get(v) or part["versions"][i]
+                                    for i, v in enumerate(named)], named
+        assert [v["version"] for v in part["versions"]] == named

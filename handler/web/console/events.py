@@ -8,7 +8,7 @@ from typing import Any
 from flask import redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from handler.errors import Conflict
+from handler.errors import BadRequest, Conflict
 from handler.since import SinceError, parse_since
 from handler.web.console import bp
 from handler.web.console.auth import check_csrf
@@ -43,14 +43,22 @@ def events() -> Any:
         since = parse_since(filters["since"] or None, context.now())
     except SinceError as exc:
         since, problem = None, f"since: {exc}"
-    rows, next_cursor = context.store.events_page(
-        status=filters["status"] or None, source=filters["source"] or None,
-        event_type=filters["type"] or None, since=since, before=request.args.get("before"),
-        limit=PAGE)
+
+    def page(before: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        return context.store.page_events(
+            status=filters["status"] or None, source=filters["source"] or None,
+            event_type=filters["type"] or None, since=since, before=before, limit=PAGE)
+
+    before = request.args.get("before") or None
+    try:
+        rows, next_cursor = page(before)
+    except BadRequest as exc:  # a cursor naming no event: say so, show the newest
+        problem, before = exc.detail, None
+        rows, next_cursor = page(None)
     return render_template("console/events.html", rows=rows, filters=filters, problem=problem,
                            active={k: v for k, v in filters.items() if v},
                            statuses=STATUSES, sources=SOURCES, next_cursor=next_cursor,
-                           first_page=not request.args.get("before"))
+                           first_page=before is None)
 
 
 def shown_headers(headers: dict[str, str]) -> dict[str, str]:
@@ -99,6 +107,6 @@ def replay(event_id: str) -> Any:
 def failures() -> Any:
     """What needs someone: failed events and notifications that could not be sent."""
     store = web_context().store
-    failed, _ = store.events_page(status="failed", limit=200)
+    failed = store.list_events(status="failed", limit=200)
     return render_template("console/failures.html", events=failed,
                            messages=store.list_outbox(status="failed", limit=200))
