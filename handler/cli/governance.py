@@ -131,12 +131,33 @@ def rollback(model: str, to_version: str | None, alias: str | None, reason: str 
 
 @click.command("history")
 @click.argument("model")
+@click.option("--since", help="only entries at or after: 24h, 7d or an ISO time")
+@click.option("--until", help="only entries before: 24h (ago), 7d or an ISO time")
+@click.option("--all", "every_page", is_flag=True,
+              help="every page in the range (an audit export), not one page")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10000))
 @click.option("--before", metavar="CURSOR", help="the next page: the cursor the last page printed")
 @click.option("--json", "as_json", is_flag=True)
-def history(model: str, limit: int, before: str | None, as_json: bool) -> None:
-    """The audit trail of one model, newest first: every decision and alias move."""
-    result = open_store(load_settings()).timeline(model, limit=limit, before=before)
+def history(model: str, since: str | None, until: str | None, every_page: bool, limit: int,
+            before: str | None, as_json: bool) -> None:
+    """The audit trail of one model, newest first: every decision and alias move.
+
+    Reads the audit trail and alias history only, which ``events purge``
+    keeps, so ``--all --json --since ... --until ...`` exports a time range
+    whole after a purge (docs/cli.md#history).
+    """
+    since_dt = since_bound(since)
+    try:
+        until_dt = since_bound(until)
+    except click.BadParameter as exc:
+        raise click.BadParameter(exc.message, param_hint="--until") from None
+    store = open_store(load_settings())
+    result = store.timeline(model, limit=limit, before=before, since=since_dt, until=until_dt)
+    while every_page and result["next"]:
+        more = store.timeline(model, limit=limit, before=result["next"], since=since_dt,
+                              until=until_dt)
+        result = {**more, "entries": result["entries"] + more["entries"],
+                  "aliases": result["aliases"] + more["aliases"]}
     if as_json:
         emit_json(result)
         return
