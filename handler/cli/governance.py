@@ -74,7 +74,7 @@ def process_now(runtime: WorkerRuntime, event_type: str, payload: dict[str, Any]
         runtime.process_one(event_id)
         runtime.send_notifications()
     event = runtime.store.get_event(event_id)
-    assert event is not None  # stored above; events are never deleted
+    assert event is not None  # stored above; a purge never takes a fresh event
     return event
 
 
