@@ -1,4 +1,4 @@
-"""Commands over stored events: ``events list``, ``events show`` and ``replay``."""
+"""Commands over stored events: ``events list``, ``events show``, ``events purge`` and ``replay``."""
 
 from __future__ import annotations
 
@@ -141,3 +141,58 @@ def _replay_each(store: Any, ids: list[str], *, quiet: bool
         else:
             missing.append(event_id)
     return results, missing, refused
+
+
+@events_group.command("purge")
+@click.option("--older-than", "older_than", required=True, metavar="AGE",
+              help="90d, 2160h or an ISO time; at least 30d (the dedupe window)")
+@click.option("--dry-run", is_flag=True, help="Count what would be purged and kept; delete nothing.")
+@click.option("--batch", default=500, show_default=True, type=click.IntRange(1, 10000),
+              help="events deleted per transaction")
+@click.option("--json", "as_json", is_flag=True)
+def events_purge(older_than: str, dry_run: bool, batch: int, as_json: bool) -> None:
+    """Delete finished events older than AGE with their attempts (docs/processing.md#retention).
+
+    Never an event younger than 30 days, still queued or processing, or owing
+    a notification. The audit trail and alias history are kept: export them
+    with ``reghook history MODEL --json --since ... --until ...``.
+    """
+    from datetime import UTC, datetime
+
+    from rich.progress import Progress
+
+    from handler.since import SinceError, parse_since
+    from handler.store.retention import CutoffTooRecent
+
+    now = datetime.now(UTC)
+    try:
+        cutoff = parse_since(older_than, now)
+        assert cutoff is not None  # required=True: never empty
+        store = open_store(load_settings())
+        plan = store.purge_plan(cutoff, now)
+    except (SinceError, CutoffTooRecent) as exc:
+        raise click.BadParameter(str(exc), param_hint="--older-than") from None
+    summary = {"cutoff": plan.cutoff.isoformat(), "dry_run": dry_run,
+               "kept_unfinished": plan.kept_unfinished, "kept_for_outbox": plan.kept_for_outbox}
+    if dry_run:
+        _purge_report({**summary, "would_purge": plan.purgeable}, as_json)
+        return
+    with Progress(console=err_console, disable=as_json or plan.purgeable < 1000,
+                  transient=True) as progress:
+        task = progress.add_task("purging", total=plan.purgeable)
+        purged = store.purge_events(plan.cutoff, now, batch=batch,
+                                    progress=lambda n: progress.advance(task, n))
+    _purge_report({**summary, "purged": purged}, as_json)
+
+
+def _purge_report(summary: dict[str, Any], as_json: bool) -> None:
+    """The purge's counts as JSON or one line each."""
+    if as_json:
+        emit_json(summary)
+        return
+    done = (f"would purge {summary['would_purge']}" if summary["dry_run"]
+            else f"purged {summary['purged']}")
+    console.print(f"{done} event(s) received before {summary['cutoff']}", highlight=False)
+    if summary["kept_unfinished"] or summary["kept_for_outbox"]:
+        console.print(f"kept {summary['kept_unfinished']} still queued or processing, "
+                      f"{summary['kept_for_outbox']} owing a notification", highlight=False)

@@ -74,7 +74,7 @@ def process_now(runtime: WorkerRuntime, event_type: str, payload: dict[str, Any]
         runtime.process_one(event_id)
         runtime.send_notifications()
     event = runtime.store.get_event(event_id)
-    assert event is not None  # stored above; events are never deleted
+    assert event is not None  # stored above; a purge never takes a fresh event
     return event
 
 
@@ -150,12 +150,33 @@ def deprecate(model: str, version: str, reason: str, as_json: bool) -> None:
 
 @click.command("history")
 @click.argument("model")
+@click.option("--since", help="only entries at or after: 24h, 7d or an ISO time")
+@click.option("--until", help="only entries before: 24h (ago), 7d or an ISO time")
+@click.option("--all", "every_page", is_flag=True,
+              help="every page in the range (an audit export), not one page")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10000))
 @click.option("--before", metavar="CURSOR", help="the next page: the cursor the last page printed")
 @click.option("--json", "as_json", is_flag=True)
-def history(model: str, limit: int, before: str | None, as_json: bool) -> None:
-    """The audit trail of one model, newest first: every decision and alias move."""
-    result = open_store(load_settings()).timeline(model, limit=limit, before=before)
+def history(model: str, since: str | None, until: str | None, every_page: bool, limit: int,
+            before: str | None, as_json: bool) -> None:
+    """The audit trail of one model, newest first: every decision and alias move.
+
+    Reads the audit trail and alias history only, which ``events purge``
+    keeps, so ``--all --json --since ... --until ...`` exports a time range
+    whole after a purge (docs/cli.md#history).
+    """
+    since_dt = since_bound(since)
+    try:
+        until_dt = since_bound(until)
+    except click.BadParameter as exc:
+        raise click.BadParameter(exc.message, param_hint="--until") from None
+    store = open_store(load_settings())
+    result = store.timeline(model, limit=limit, before=before, since=since_dt, until=until_dt)
+    while every_page and result["next"]:
+        more = store.timeline(model, limit=limit, before=result["next"], since=since_dt,
+                              until=until_dt)
+        result = {**more, "entries": result["entries"] + more["entries"],
+                  "aliases": result["aliases"] + more["aliases"]}
     if as_json:
         emit_json(result)
         return

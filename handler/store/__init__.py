@@ -4,7 +4,8 @@ The only package that imports SQLAlchemy. :class:`Store` composes one
 mixin per concept: the inbox (intake, listing, replay), the queue (claims
 and leases), the ledger (audit, alias history, registrations, own writes)
 the outbox (notifications), the registry watch's memory, what operators
-need (a claim released on shutdown, the backlog gauges), and the reads of
+need (a claim released on shutdown, the backlog gauges), retention (old
+events purged, the audit record kept), and the reads of
 the version comparison and the console's pages. The queue and the outbox
 share one lease protocol (claim, expiry, fencing by owner): :mod:`handler.store.lease`.
 """
@@ -25,6 +26,7 @@ from handler.store.operations import Operations
 from handler.store.outbox import Outbox
 from handler.store.pages import Pages
 from handler.store.queue import Queue
+from handler.store.retention import Retention
 from handler.store.watch import WatchLog
 
 if TYPE_CHECKING:
@@ -33,7 +35,8 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-class Store(Inbox, Queue, Comparisons, Ledger, Outbox, WatchLog, Operations, Pages):
+class Store(Inbox, Queue, Comparisons, Ledger, Outbox, WatchLog, Operations, Retention,
+            Pages):
     """All persistent state of reghook, over one engine."""
 
     def __init__(self, engine: Engine) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
@@ -28,6 +28,13 @@ from handler.records import AliasMove, AuditEntry
 from handler.store.engine import Transactions, as_utc, utcnow
 from handler.store.rows import alias_move_json, audit_json
 from handler.store.tables import alias_history, audit, own_writes, registrations
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite compares stored times as naive UTC text: convert, not just tag.
+    aware = as_utc(value)
+    assert aware is not None
+    return aware.astimezone(UTC)
 
 
 def _timeline_cursor(before: str | None) -> tuple[int | None, int | None]:
@@ -42,11 +49,19 @@ def _timeline_cursor(before: str | None) -> tuple[int | None, int | None]:
 
 
 def _newest(connection: Connection, table: Table, model: str, before: int | None,
-            limit: int) -> list[Any]:
-    """Up to ``limit + 1`` rows of a model in ``table``, newest first, below id ``before``."""
+            limit: int, since: datetime | None = None, until: datetime | None = None
+            ) -> list[Any]:
+    """Up to ``limit + 1`` rows of a model in ``table``, newest first, below id ``before``.
+
+    ``since`` / ``until`` bound the rows' time (``at``): since inclusive, until exclusive.
+    """
     query = select(table).where(table.c.model == model)
     if before is not None:
         query = query.where(table.c.id < before)
+    if since is not None:
+        query = query.where(table.c.at >= _utc(since))
+    if until is not None:
+        query = query.where(table.c.at < _utc(until))
     return list(connection.execute(query.order_by(table.c.id.desc()).limit(limit + 1)).all())
 
 
@@ -97,8 +112,8 @@ class Ledger:
                                       .order_by(audit.c.id.desc()).limit(limit)).all()
         return [audit_json(r) for r in reversed(rows)]
 
-    def timeline(self, model: str, *, limit: int = 100,
-                 before: str | None = None) -> dict[str, Any]:
+    def timeline(self, model: str, *, limit: int = 100, before: str | None = None,
+                 since: datetime | None = None, until: datetime | None = None) -> dict[str, Any]:
         """One page of a model's history, newest first: audit entries, alias moves, next cursor.
 
         ``before`` is the ``next`` of the previous page (docs/admin-api.md): an
@@ -106,12 +121,16 @@ class Ledger:
         of its list (0 once a list is exhausted). Both lists are read
         backwards by index (``(model, id)``), so a page costs the same at
         thousands of versions. A malformed ``before`` raises
-        :class:`~handler.errors.BadRequest`.
+        :class:`~handler.errors.BadRequest`. ``since`` (inclusive) and
+        ``until`` (exclusive) bound the entries' time; the same bounds must
+        be given with each page's cursor. Reads only the audit tables, which
+        a purge never touches, so the export is whole after a purge
+        (docs/processing.md#retention).
         """
         audit_before, moves_before = _timeline_cursor(before)
         with self.tx.read() as connection:
-            entries = _newest(connection, audit, model, audit_before, limit)
-            moves = _newest(connection, alias_history, model, moves_before, limit)
+            entries = _newest(connection, audit, model, audit_before, limit, since, until)
+            moves = _newest(connection, alias_history, model, moves_before, limit, since, until)
         more_entries, more_moves = len(entries) > limit, len(moves) > limit
         entries, moves = entries[:limit], moves[:limit]
         cursor = None

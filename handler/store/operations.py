@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 
 from handler.store.engine import Transactions, as_utc, utcnow
 from handler.store.queue import EVENT_LEASES
-from handler.store.tables import attempts, events, outbox, registrations
+from handler.store.tables import attempts, events, outbox, registrations, watch_state
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ class Backlog:
     # outbox status -> count, for pending, sending and failed messages
     outbox: dict[str, int] = field(default_factory=dict)
     oldest_pending_message_age_s: float = 0.0
+    # seconds since the registry watch's least recent look at a model; None: it never looked
+    oldest_watch_look_age_s: float | None = None
 
 
 def _age(now: datetime, then: datetime | None) -> float:
@@ -73,7 +75,7 @@ class Operations:
         return True
 
     def backlog(self) -> Backlog:
-        """Unfinished events by source and status, their oldest age, failures, outbox depth."""
+        """Unfinished events by source and status, their oldest age, failures, outbox depth, watch lag."""
         now = utcnow()
         with self.tx.read() as connection:
             unfinished = connection.execute(
@@ -86,6 +88,9 @@ class Operations:
                 select(outbox.c.status, func.count(), func.min(outbox.c.created_at))
                 .where(outbox.c.status.in_(("pending", "sending", "failed")))
                 .group_by(outbox.c.status)).all()
+            # One row per model the watch looks at, so this is a small table.
+            least_recent_look = connection.execute(
+                select(func.min(watch_state.c.looked_at))).scalar_one_or_none()
         oldest: dict[str, float] = {}
         for source, _status, _count, received in unfinished:
             oldest[source] = max(oldest.get(source, 0.0), _age(now, received))
@@ -94,4 +99,6 @@ class Operations:
         return Backlog(events={(source, status): count for source, status, count, _ in unfinished},
                        oldest_age_s=oldest, failed_events=int(failed),
                        outbox={status: count for status, count, _ in messages},
-                       oldest_pending_message_age_s=pending_age)
+                       oldest_pending_message_age_s=pending_age,
+                       oldest_watch_look_age_s=(_age(now, least_recent_look)
+                                                if least_recent_look is not None else None))

@@ -1,8 +1,9 @@
 """The event store's schema (SQLAlchemy Core); migrations live in handler/migrations.
 
 Times are stored as UTC. ``events`` is also the inbox: ``(source,
-idempotency_key)`` is unique, and rows are never deleted by reghook, so
-idempotency keys outlive the 30 days senders may retry for.
+idempotency_key)`` is unique, and rows are deleted only by ``reghook events
+purge`` (:mod:`handler.store.retention`), never within the 30 days senders may
+retry for, so idempotency keys outlive every retry.
 """
 
 from __future__ import annotations

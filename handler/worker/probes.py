@@ -84,6 +84,12 @@ class BacklogCollector:
         yield GaugeMetricFamily("reghook_outbox_oldest_pending_age_seconds",
                                 "Age of the oldest notification not yet sent (store-wide).",
                                 value=backlog.oldest_pending_message_age_s)
+        if backlog.oldest_watch_look_age_s is not None:
+            # Absent, not 0, until the watch first looks: "no watch" is not "no lag".
+            yield GaugeMetricFamily("reghook_watch_oldest_look_age_seconds",
+                                    "Seconds since the registry watch last looked at its least "
+                                    "recently watched model (store-wide).",
+                                    value=backlog.oldest_watch_look_age_s)
 
 
 class Probes:

@@ -20,7 +20,8 @@ PACKAGE = ROOT / "handler" / "cli"
 
 TOP_LEVEL = {"compare", "db", "demo", "deprecate", "emit", "events", "govern", "history", "policy",
              "promote", "replay", "rollback", "serve", "sweep", "watch", "webhooks", "worker"}
-NESTED = {"db upgrade", "emit run-finished", "events list", "events show", "policy check",
+NESTED = {"db upgrade", "emit run-finished", "events list", "events purge", "events show",
+          "policy check",
           "policy init", "policy schema", "webhooks install", "webhooks install databricks",
           "webhooks install mlflow"}
 
