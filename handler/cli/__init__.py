@@ -51,6 +51,18 @@ class ReghookGroup(click.Group):
         except ReghookError as exc:
             err_console.print(f"[red]error:[/red] {safe(exc)}", highlight=False)
             sys.exit(1)
+        except ModuleNotFoundError as exc:
+            # `pip install reghook` is the light client (emit); the rest needs the server stack.
+            if (exc.name or "").split(".")[0] not in SERVER_STACK:
+                raise
+            err_console.print(f"[red]configuration error:[/red] this command needs "
+                              f"{safe(exc.name)}: pip install 'reghook\\[server]'", highlight=False)
+            sys.exit(2)
+
+
+# Packages of the `server` extra (pyproject.toml): missing in a light install.
+SERVER_STACK = frozenset({"flask", "werkzeug", "gunicorn", "sqlalchemy", "alembic", "psycopg",
+                          "yaml", "structlog", "prometheus_client", "mlflow", "databricks"})
 
 
 @click.group(cls=ReghookGroup)
