@@ -68,9 +68,11 @@ def watch_once(reghook) -> list[dict]:
            "REGHOOK_POLICY": reghook.settings.policy}
     result = CliRunner().invoke(main, ["watch", "--once", "--json"], env=env)
     assert result.exit_code == 0, result.output
-    # stdout only (the CLI says what it does on stderr), and the first JSON document in it.
+    # stdout only (the CLI says what it does on stderr); the running worker thread's log
+    # channel may print notifications into the same captured stdout: take the command's
+    # own document, which starts with its "changes" key.
     text = result.stdout
-    changes = json.JSONDecoder().raw_decode(text[text.index("{"):])[0]["changes"]
+    changes = json.JSONDecoder().raw_decode(text[text.rindex('{\n  "changes"'):])[0]["changes"]
     reghook.runtime.wake()
     return changes
 
