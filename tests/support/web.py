@@ -139,9 +139,11 @@ def _wait_healthy(server: RunningReghook, timeout_s: float) -> None:
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    # gunicorn runs in its own process group: stop the arbiter and its workers.
+    # gunicorn runs in its own process group: stop the arbiter and its workers. SIGINT is
+    # gunicorn's quick shutdown: a test's teardown need not wait out keep-alive connections
+    # (gthread workers under SIGTERM waited 20 s for the mlflow server's open connection).
     try:
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, signal.SIGINT)
         process.wait(timeout=20)
     except (ProcessLookupError, subprocess.TimeoutExpired):
         try:
