@@ -18,6 +18,7 @@ from typing import Any
 
 from handler import events, signatures
 from handler.errors import StaleTimestamp
+from handler.json_body import load_json
 from handler.settings import Settings
 
 Headers = Mapping[str, str]
@@ -64,7 +65,7 @@ class Source:
     def declared_type(self, body: bytes) -> str:
         """Best-effort type of a rejected payload, for the operator's listing."""
         try:
-            raw = events.load_json(body)
+            raw = load_json(body)
         except Exception:  # noqa: BLE001 - a rejected body may be anything; the type is cosmetic
             return "unknown"
         return self.read_type(raw) if isinstance(raw, dict) else "unknown"

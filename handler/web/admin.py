@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint, request
 
 from handler.errors import BadRequest, Conflict, InvalidPayload, NotFound, Unauthorized
-from handler.events import load_json
+from handler.json_body import load_json
 from handler.since import SinceError, parse_since
 from handler.web import proxy
 from handler.web.context import web_context
