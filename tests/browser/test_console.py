@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -94,6 +95,10 @@ def test_replay_button_creates_a_linked_event(base_url, browser, store):
     log_in(browser, base_url, ADMIN_TOKEN)
     browser.get(f"{base_url}/console/events/{original}")
     browser.find_element(_by().ID, "replay").click()
+    # Selenium's click returns before the form's redirect lands: wait for the new page.
+    deadline = time.monotonic() + 15
+    while urlsplit(browser.current_url).path.endswith(original) and time.monotonic() < deadline:
+        time.sleep(0.1)
     new_id = urlsplit(browser.current_url).path.rsplit("/", 1)[-1]
     assert new_id != original
     copy = store.get_event(new_id)
