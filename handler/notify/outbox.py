@@ -15,8 +15,13 @@ message is claimed (committed before the HTTP call), sent, and settled:
 
 A sender killed between posting and recording leaves its claim to expire:
 the message is sent once more (at most one duplicate per crash; ``webhook``
-receivers can drop it by ``webhook-id``). Slack webhooks take about one
-message per second: rows that would exceed that are deferred, not slept on.
+receivers can drop it by ``webhook-id``).
+
+Slack webhooks take about one message per second, Teams about four: the pace
+of each webhook and its 429 holds live in the store
+(:mod:`handler.store.pacing`), so several workers posting to one webhook
+stay under its limit together. A message the pace refuses is put back until
+its booked slot, not slept on.
 """
 
 from __future__ import annotations
@@ -79,6 +84,8 @@ class OutboxStore(Protocol):
     def release(self, message_id: int, owner: str, *, next_attempt_at: datetime) -> bool: ...
     def mark_failed(self, message_id: int, owner: str, *, error: str) -> bool: ...
     def next_outbox_due(self) -> datetime | None: ...
+    def take_slot(self, key: str, *, now: datetime, interval_s: float) -> datetime | None: ...
+    def hold_channel(self, key: str, *, until: datetime) -> None: ...
 
 
 def _at(seconds: float) -> datetime:
@@ -108,11 +115,6 @@ class Notifier:
         self.mlflow_ui_url = mlflow_ui_url
         self.jitter = jitter
         self.stdout = stdout
-        # Pacing, per webhook URL (keyed by its hash): the next free slot, and
-        # the slot each deferred message was promised.
-        self._next_slot: dict[str, float] = {}
-        self._promised: dict[int, float] = {}
-        self._held_until: dict[str, float] = {}  # after a 429, per URL
 
     def send_due(self, limit: int = 50) -> int:
         """Send up to ``limit`` due messages; how many were settled (sent, retried or failed).
@@ -155,9 +157,9 @@ class Notifier:
             # Only claims that never reported back get here: the sender died mid-send.
             return self._fail(message, config.type, f"gave up after {message.attempts - 1} "
                               "attempts that never reported back (sender stopped mid-send)")
-        slot = self._pace(message, config, now)
+        slot = self._pace(config, now)
         if slot is not None:
-            self.store.release(message.id, message.lease_owner, next_attempt_at=_at(slot))
+            self.store.release(message.id, message.lease_owner, next_attempt_at=slot)
             return 0
         try:
             result = send(self.session, config, message.outcome,
@@ -218,30 +220,20 @@ class Notifier:
     # --- pacing -----------------------------------------------------------------------
 
     @staticmethod
-    def _pace_key(config: ChannelConfig) -> str:
-        secret = config.url.get_secret_value() if config.url else ""
-        return hashlib.sha256(secret.encode()).hexdigest()
-
-    def _pace(self, message: OutboxMessage, config: ChannelConfig, now: float) -> float | None:
-        """None: send now. Otherwise the time this message is deferred to (its promised slot)."""
-        key = self._pace_key(config)
-        interval = PACE_S.get(config.type, 0.0)
-        held = self._held_until.get(key, 0.0)
-        free_at = max(self._next_slot.get(key, 0.0), held)
-        promised = self._promised.pop(message.id, None)
-        # A deferred message keeps the slot it was promised, unless a 429 came since.
-        if now >= free_at or (promised is not None and now >= max(promised, held)):
-            if interval:
-                self._next_slot[key] = max(self._next_slot.get(key, 0.0), now + interval)
+    def _pace_key(config: ChannelConfig) -> str | None:
+        """The webhook's key in the store's pace table: its URL's hash (None: no URL, no pace)."""
+        if config.url is None:
             return None
-        if len(self._promised) > 10_000:  # promises another process fulfilled
-            self._promised = {i: t for i, t in self._promised.items() if t > now - 3600}
-        slot = max(free_at, now)
-        self._promised[message.id] = slot
-        self._next_slot[key] = slot + interval
-        return slot
+        return hashlib.sha256(config.url.get_secret_value().encode()).hexdigest()
+
+    def _pace(self, config: ChannelConfig, now: float) -> datetime | None:
+        """None: send now. Otherwise the slot this message is put back until."""
+        key = self._pace_key(config)
+        if key is None:
+            return None
+        return self.store.take_slot(key, now=_at(now), interval_s=PACE_S.get(config.type, 0.0))
 
     def _hold(self, config: ChannelConfig, until: float) -> None:
         key = self._pace_key(config)
-        self._held_until[key] = max(self._held_until.get(key, 0.0), until)
-        self._next_slot[key] = max(self._next_slot.get(key, 0.0), until)
+        if key is not None:
+            self.store.hold_channel(key, until=_at(until))

@@ -2,12 +2,13 @@
 
 The only package that imports SQLAlchemy. :class:`Store` composes one
 mixin per concept: the inbox (intake, listing, replay), the queue (claims
-and leases), the ledger (audit, alias history, registrations, own writes)
-the outbox (notifications), the registry watch's memory, what operators
-need (a claim released on shutdown, the backlog gauges), retention (old
-events purged, the audit record kept), and the reads of
-the version comparison and the console's pages. The queue and the outbox
-share one lease protocol (claim, expiry, fencing by owner): :mod:`handler.store.lease`.
+and leases), the ledger (audit, alias history, registrations, own writes),
+the outbox (notifications) and each chat webhook's pace, the registry
+watch's memory, what operators need (a claim released on shutdown, the
+backlog gauges), retention (old events purged, the audit record kept), and
+the reads of the version comparison and the console's pages. The queue and
+the outbox share one lease protocol (claim, expiry, fencing by owner):
+:mod:`handler.store.lease`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from handler.store.inbox import Inbox
 from handler.store.ledger import Ledger
 from handler.store.operations import Operations
 from handler.store.outbox import Outbox
+from handler.store.pacing import Pacing
 from handler.store.pages import Pages
 from handler.store.queue import Queue
 from handler.store.retention import Retention
@@ -35,8 +37,8 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-class Store(Inbox, Queue, Comparisons, Ledger, Outbox, WatchLog, Operations, Retention,
-            Pages):
+class Store(Inbox, Queue, Comparisons, Ledger, Outbox, Pacing, WatchLog, Operations,
+            Retention, Pages):
     """All persistent state of reghook, over one engine."""
 
     def __init__(self, engine: Engine) -> None:

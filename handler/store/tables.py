@@ -166,3 +166,14 @@ watch_state = Table(
     Column("looked_at", DateTime(timezone=True), nullable=True),
     Column("owner", String(80), nullable=True),
 )
+
+# 0006: the pace of each chat webhook, shared by every worker (handler/store/pacing.py).
+# Keyed by the URL's SHA-256: the URL is a secret and never stored here.
+channel_pace = Table(
+    "channel_pace",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("last_sent_at", DateTime(timezone=True), nullable=True),
+    Column("booked_until", DateTime(timezone=True), nullable=True),
+    Column("held_until", DateTime(timezone=True), nullable=True),
+)
