@@ -3,33 +3,15 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 import mlflow
 import pytest
 from click.testing import CliRunner
 
 from handler.cli import main
-from handler.store import upgrade
 from tests.support.churn import log_churn_run
-from tests.support.harness import policy_yaml
 
 pytestmark = pytest.mark.mlflow
-
-
-@pytest.fixture
-def cli_env(mlflow_server, tmp_path, monkeypatch):
-    """Environment for `reghook` commands: policy, store, tracking URI (no running worker)."""
-    suffix = uuid.uuid4().hex[:8]
-    model, experiment = f"churn_cli_{suffix}", f"/Shared/cli_{suffix}"
-    policy = tmp_path / "reghook.yaml"
-    policy.write_text(policy_yaml(model, experiment))
-    database_url = f"sqlite:///{tmp_path / 'reghook.db'}"
-    upgrade(database_url)
-    monkeypatch.setenv("REGHOOK_DATABASE_URL", database_url)
-    monkeypatch.setenv("REGHOOK_POLICY", str(policy))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
-    return model, experiment
 
 
 def invoke(*args: str) -> tuple[int, dict]:
@@ -42,7 +24,7 @@ def invoke(*args: str) -> tuple[int, dict]:
 
 
 def test_govern_promote_rollback_history_from_the_command_line(cli_env, mlflow_server):
-    model, experiment = cli_env
+    model, experiment = cli_env.model, cli_env.experiment
     client = mlflow.MlflowClient(mlflow_server.url)
     first = log_churn_run(mlflow_server.url, experiment, good=True, seed=7)
     second = log_churn_run(mlflow_server.url, experiment, good=True, seed=8)
@@ -75,7 +57,7 @@ def test_govern_promote_rollback_history_from_the_command_line(cli_env, mlflow_s
 
 
 def test_promote_as_someone_and_deprecate_from_the_command_line(cli_env, mlflow_server):
-    model, experiment = cli_env
+    model, experiment = cli_env.model, cli_env.experiment
     client = mlflow.MlflowClient(mlflow_server.url)
     for seed in (9, 10):
         run = log_churn_run(mlflow_server.url, experiment, good=True, seed=seed)
@@ -96,7 +78,7 @@ def test_promote_as_someone_and_deprecate_from_the_command_line(cli_env, mlflow_
 
 
 def test_promoting_a_failed_version_exits_1_and_moves_nothing(cli_env, mlflow_server):
-    model, experiment = cli_env
+    model, experiment = cli_env.model, cli_env.experiment
     client = mlflow.MlflowClient(mlflow_server.url)
     bad = log_churn_run(mlflow_server.url, experiment, good=False)
     assert invoke("govern", "--run-id", bad.run_id)[0] == 0
@@ -107,7 +89,7 @@ def test_promoting_a_failed_version_exits_1_and_moves_nothing(cli_env, mlflow_se
 
 
 def test_sweep_queues_finished_runs_without_a_governed_version_once(cli_env, mlflow_server):
-    _model, experiment = cli_env
+    experiment = cli_env.experiment
     run = log_churn_run(mlflow_server.url, experiment, good=True)
     code, result = invoke("sweep", "--since", "1h")
     assert code == 0
@@ -126,7 +108,7 @@ def test_policy_check_prints_every_error_with_its_path(tmp_path):
 
 
 def test_govern_a_version_exits_by_its_verdict_for_a_deployment_job(cli_env, mlflow_server):
-    model, experiment = cli_env
+    model, experiment = cli_env.model, cli_env.experiment
     client = mlflow.MlflowClient(mlflow_server.url)
     client.create_registered_model(model)
     for good, seed in ((True, 7), (False, 8)):
@@ -146,7 +128,7 @@ def test_govern_a_version_exits_by_its_verdict_for_a_deployment_job(cli_env, mlf
 
 
 def test_govern_a_version_refuses_a_typo_with_exit_2_and_stores_nothing(cli_env, mlflow_server):
-    model, _experiment = cli_env
+    model = cli_env.model
     runner = CliRunner()
     assert runner.invoke(main, ["govern", "--model", "nope", "--version", "1"]).exit_code == 2
     assert runner.invoke(main, ["govern", "--model", model, "--version", "99"]).exit_code == 2
