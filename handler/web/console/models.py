@@ -16,6 +16,9 @@ from handler.web.context import web_context
 # Newest versions first on the page: a model with a long history stays readable
 # on a laptop. `reghook compare MODEL V…` shows any others.
 SHOWN_VERSIONS = 6
+# The timeline and the alias moves are read a page at a time, newest first, by
+# index (Store.timeline): a model with years of history opens as fast as a new one.
+TIMELINE_PAGE = 100
 
 
 @bp.get("/models")
@@ -32,10 +35,10 @@ def model(name: str) -> Any:
     versions = comparison["versions"]
     if not request.args.getlist("version"):
         versions = versions[-SHOWN_VERSIONS:]
-    timeline = list(reversed(store.audit_trail(name, limit=100_000)))
+    page = store.timeline(name, limit=TIMELINE_PAGE, before=request.args.get("before"))
     return render_template("console/model.html", name=name, aliases=comparison["aliases"],
-                           versions=versions, table=rows(versions), timeline=timeline,
-                           moves=list(reversed(store.alias_moves(name))),
+                           versions=versions, table=rows(versions), timeline=page["entries"],
+                           moves=page["aliases"], older=page["next"],
                            hidden=len(comparison["versions"]) - len(versions), json=json)
 
 
