@@ -30,7 +30,7 @@ from handler.settings import Settings
 from handler.store import Store
 from handler.worker.runtime import WorkerRuntime
 
-MESSAGES = 6
+MESSAGES = 4
 RETRY_AFTER_S = 2.0
 THROTTLED_REQUEST = 2  # the webhook answers this request (1-based) with a 429
 # Leave to send is spaced by the store's clock; a request reaches the server a
