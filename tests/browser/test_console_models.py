@@ -1,4 +1,4 @@
-"""The model page in headless Chromium against a real mlflow server: three governed versions.
+"""The model page in headless Chromium against a real mlflow server: three governed versions, one rollback.
 
 v1 passes and is approved (champion), v2 fails its gates, v3 passes and waits
 for approval. Everything the page shows was recorded by reghook while
@@ -79,3 +79,21 @@ def test_model_page_shows_timeline_and_comparison_of_three_governed_versions(
             link = timeline.find_element(By.LINK_TEXT, first)
             link.click()
             assert driver.find_element(By.TAG_NAME, "h1").text.startswith(f"Event {first}")
+
+            # The Roll back button: v3 approved takes champion, the button gives it back to v1.
+            client.set_model_version_tag(model, v3, "approval", "approved")
+            wait_for(lambda: champion(client, model) == v3, 30, "v3 to become champion")
+            driver.get(f"{reghook.url}/console/models/{model}")
+            driver.find_element(By.NAME, "reason").send_keys("latency regression")
+            driver.find_element(By.ID, "rollback").click()
+            # The click returns before the form's redirect lands: wait for the event page.
+            wait_for(lambda: "/console/events/" in driver.current_url, 15, "the rollback's event")
+            event_id = driver.current_url.rsplit("/", 1)[-1]
+            wait_for(lambda: reghook.store.get_event(event_id)["status"] == "done", 30,
+                     "the worker to carry out the rollback")
+            event = reghook.store.get_event(event_id)
+            assert event["type"] == "rollback.requested" and event["source"] == "cli"
+            assert champion(client, model) == v1
+            moves = reghook.store.alias_moves(model, "champion")
+            assert (moves[-1]["version"], moves[-1]["previous_version"]) == (v1, v3)
+            assert moves[-1]["reason"] == "rollback: latency regression"
