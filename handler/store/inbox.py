@@ -93,6 +93,24 @@ _POSTGRES_INSERT = (
 )
 
 
+def _postgres_insert(connection: Any, params: list[Any]) -> bool:
+    """Run the insert as one autocommitted statement on a psycopg connection; whether it inserted.
+
+    One round trip instead of three (psycopg's BEGIN, the INSERT, COMMIT): a
+    single statement in autocommit is its own transaction, and the server
+    answers only once it is committed (synchronous_commit stays on), so a 202
+    still means the event is on disk. The NOTIFY is delivered at that commit.
+    """
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_POSTGRES_INSERT, params)
+            return cursor.fetchone() is not None
+    finally:
+        # The pool hands this connection to SQLAlchemy next, which expects transactions.
+        connection.autocommit = False
+
+
 def _after_in_list(connection: Connection, before: str) -> list[ColumnElement[bool]]:
     """Conditions for "listed after event ``before``" in (received_at, id) descending order.
 
@@ -163,16 +181,17 @@ class Inbox:
         params = [values[column] for column in _INSERT_COLUMNS]
         raw = self.engine.raw_connection()
         try:
-            cursor = raw.cursor()
             if self.tx.sqlite:
                 # SQLite stores times as naive UTC text, as SQLAlchemy's DateTime writes them.
                 params = [_sqlite_time(v) if isinstance(v, datetime) else v for v in params]
+                # The pool's connections are in autocommit (handler.store.engine): the
+                # statement is its own transaction, committed when execute returns.
+                cursor = raw.cursor()
                 cursor.execute(_SQLITE_INSERT, params)
+                created = cursor.fetchone() is not None
+                cursor.close()
             else:
-                cursor.execute(_POSTGRES_INSERT, params)
-            created = cursor.fetchone() is not None
-            cursor.close()
-            raw.commit()
+                created = _postgres_insert(raw.driver_connection, params)
         except BaseException:
             raw.rollback()
             raise
