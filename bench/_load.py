@@ -2,8 +2,8 @@
 
 It shares the cores with the server it measures, so it does as little as it
 can per request: pre-built requests, answers read only as far as the status,
-headers and ``Content-Length`` body, one TCP connection per request (gunicorn's
-sync worker closes each anyway, as most webhook senders do).
+headers and ``Content-Length`` body, one TCP connection per request (as most
+webhook senders do), closed by the client once the answer is read.
 """
 
 from __future__ import annotations
@@ -50,6 +50,10 @@ def send(address: tuple[str, int], payload: bytes) -> str:
                 raise ResponseError(f"not an HTTP/1.x status line: {head[0][:60]!r}")
             length = next((int(line.split(":", 1)[1]) for line in head[1:]
                            if line.lower().startswith("content-length:")), None)
+            if head[0][9:12] in ("204", "304") or head[0][9] == "1":
+                # No body by definition (RFC 9110 6.4.1), so no Content-Length either:
+                # reading to EOF would wait out the server's keep-alive (gthread keeps it).
+                length = 0
             received = len(buffer) - end - 4
             # Read the whole answer, as a real sender would, up to its length or EOF.
             while (length is None or received < length) and (chunk := sock.recv(65536)):

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 
 
 def utcnow() -> datetime:
@@ -42,6 +42,15 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+# Connections kept open per process: at least gunicorn's threads per worker
+# (deploy/gunicorn.conf.py, 8), each of which holds one while it stores an
+# event. With fewer, the threads beyond them opened and closed an overflow
+# connection per request (a PostgreSQL backend start; a SQLite schema read).
+# Idle ones cost nothing until used: the pool opens them on demand.
+POOL_SIZE = 10
+POOL_OVERFLOW = 10
+
+
 def make_engine(url: str) -> Engine:
     """Build an engine for ``url`` with the per-connection settings reghook needs."""
     if url.startswith("postgresql://"):
@@ -50,12 +59,18 @@ def make_engine(url: str) -> Engine:
         # No pre-ping: it is a round trip on every checkout of the intake's hot
         # path. A connection the server dropped fails one request with a 503
         # (the sender retries) and is replaced; recycling bounds their age.
-        return create_engine(url, pool_size=5, max_overflow=10, pool_recycle=300)
+        return create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW,
+                             pool_recycle=300)
 
     # Pooled connections: opening one per request cost most of an intake
     # (and closing the last one checkpoints the WAL). Safe because no process
     # forks with an engine (gunicorn does not preload the app).
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    # An in-memory database keeps SQLAlchemy's one-connection-per-thread pool.
+    database = make_url(url).database or ":memory:"
+    in_memory = database == ":memory:" or "mode=memory" in url
+    sized = {} if in_memory else {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                           **sized)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -24,8 +25,8 @@ NOTIFY_CHANNEL = "reghook_events"
 
 
 def new_event_id() -> str:
-    """A fresh event id."""
-    return "evt_" + uuid.uuid4().hex
+    """A fresh event id: 128 random bits in hex (a quarter of uuid4()'s cost, same shape)."""
+    return "evt_" + os.urandom(16).hex()
 
 
 def public_headers(headers: dict[str, str]) -> dict[str, str]:
@@ -36,6 +37,11 @@ def public_headers(headers: dict[str, str]) -> dict[str, str]:
 def _length(column: Any) -> int | None:
     """The declared width of a String column (None for Text)."""
     return getattr(column.type, "length", None)
+
+
+# Read once: every intake checks a key and a type against them.
+_KEY_LENGTH = _length(events.c.idempotency_key)
+_TYPE_LENGTH = _length(events.c.type)
 
 
 def _fits_text_column(value: str, length: int | None) -> bool:
@@ -56,7 +62,7 @@ def storable_key(key: str) -> str:
     Keys come from senders (delivery ids, webhook ids, job ids). Hashing keeps
     the same key mapping to the same stored value, so duplicates still match.
     """
-    if _fits_text_column(key, _length(events.c.idempotency_key)):
+    if _fits_text_column(key, _KEY_LENGTH):
         return key
     return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -67,7 +73,7 @@ def storable_type(event_type: str) -> str:
     Only types reghook does not act on can be long or odd, so nothing is lost.
     """
     clean = event_type.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
-    return clean[: _length(events.c.type)] or "unknown"
+    return clean[:_TYPE_LENGTH] or "unknown"
 
 
 def _utc(since: datetime | None) -> datetime | None:
@@ -77,6 +83,7 @@ def _utc(since: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value is not None else None
 
 
+# The order of the row Inbox.ingest builds.
 _INSERT_COLUMNS = ("id", "source", "type", "idempotency_key", "status", "received_at",
                    "updated_at", "attempts", "next_attempt_at", "last_error", "body", "headers",
                    "replay_of")
@@ -91,6 +98,24 @@ _POSTGRES_INSERT = (
     "ON CONFLICT (source, idempotency_key) DO NOTHING RETURNING id) "
     f"SELECT id, pg_notify('{NOTIFY_CHANNEL}', id) FROM inserted"
 )
+
+
+def _postgres_insert(connection: Any, row: tuple[Any, ...]) -> bool:
+    """Run the insert as one autocommitted statement on a psycopg connection; whether it inserted.
+
+    One round trip instead of three (psycopg's BEGIN, the INSERT, COMMIT): a
+    single statement in autocommit is its own transaction, and the server
+    answers only once it is committed (synchronous_commit stays on), so a 202
+    still means the event is on disk. The NOTIFY is delivered at that commit.
+    """
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_POSTGRES_INSERT, row)
+            return cursor.fetchone() is not None
+    finally:
+        # The pool hands this connection to SQLAlchemy next, which expects transactions.
+        connection.autocommit = False
 
 
 def _after_in_list(connection: Connection, before: str) -> list[ColumnElement[bool]]:
@@ -132,17 +157,14 @@ class Inbox:
         """Store an event unless its key was seen; return (event id, created)."""
         event_type = storable_type(event_type)
         idempotency_key = storable_key(idempotency_key)
-        now = utcnow()
         event_id = new_event_id()
-        values = {
-            "id": event_id, "source": source, "type": event_type,
-            "idempotency_key": idempotency_key, "status": status, "received_at": now,
-            "updated_at": now, "attempts": 0, "next_attempt_at": now if status == "queued" else None,
-            "last_error": last_error, "body": body,
-            "headers": json.dumps(public_headers(headers), sort_keys=True),
-            "replay_of": replay_of,
-        }
-        if self._insert_event(values):
+        # SQLite stores times as naive UTC text, as SQLAlchemy's DateTime writes
+        # them; formatted once, as the three times are the same.
+        now: datetime | str = _sqlite_time(utcnow()) if self.tx.sqlite else utcnow()
+        row = (event_id, source, event_type, idempotency_key, status, now, now, 0,
+               now if status == "queued" else None, last_error, body,
+               json.dumps(public_headers(headers), sort_keys=True), replay_of)
+        if self._insert_event(row):
             return event_id, True
         with self.tx.read() as connection:
             existing = connection.execute(
@@ -151,7 +173,7 @@ class Inbox:
             ).scalar_one()
         return existing, False
 
-    def _insert_event(self, values: dict[str, Any]) -> bool:
+    def _insert_event(self, row: tuple[Any, ...]) -> bool:
         """Insert one event unless its key exists: one statement on the driver's connection.
 
         This is the web process's hot path, so it skips SQLAlchemy's per-call
@@ -160,19 +182,17 @@ class Inbox:
         rowcount cannot (psycopg reports -1 for an INSERT that did insert). On
         PostgreSQL the same statement NOTIFYs the workers, sent at commit.
         """
-        params = [values[column] for column in _INSERT_COLUMNS]
         raw = self.engine.raw_connection()
         try:
-            cursor = raw.cursor()
             if self.tx.sqlite:
-                # SQLite stores times as naive UTC text, as SQLAlchemy's DateTime writes them.
-                params = [_sqlite_time(v) if isinstance(v, datetime) else v for v in params]
-                cursor.execute(_SQLITE_INSERT, params)
+                # The pool's connections are in autocommit (handler.store.engine): the
+                # statement is its own transaction, committed when execute returns.
+                cursor = raw.cursor()
+                cursor.execute(_SQLITE_INSERT, row)
+                created = cursor.fetchone() is not None
+                cursor.close()
             else:
-                cursor.execute(_POSTGRES_INSERT, params)
-            created = cursor.fetchone() is not None
-            cursor.close()
-            raw.commit()
+                created = _postgres_insert(raw.driver_connection, row)
         except BaseException:
             raw.rollback()
             raise

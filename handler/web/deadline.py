@@ -46,7 +46,11 @@ class BodyDeadlines:
             self._start()
             heapq.heappush(self._due, (time.monotonic() + seconds, ticket, sock))
             self._live.add(ticket)
-            self._wake.notify()
+            # Wake the watchdog only when this deadline is now the first: with one
+            # deadline for every body, a new one is always the last, and waking it
+            # per request (a thread switch and a GIL hand-off) cost ~15 % of an intake.
+            if self._due[0][1] == ticket:
+                self._wake.notify()
         try:
             yield
         finally:
