@@ -36,8 +36,8 @@ def summarize(phases: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _calls_per_version(phase: dict[str, Any]) -> float:
-    calls = sum(v for k, v in phase["calls"].items() if k != "5xx")
-    return round(calls / phase["versions"], 1)
+    calls: int = sum(v for k, v in phase["calls"].items() if k != "5xx")
+    return round(calls / int(phase["versions"]), 1)
 
 
 def _retries(phase: dict[str, Any]) -> str:

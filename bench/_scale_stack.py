@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,7 +80,7 @@ class Workers:
         from prometheus_client.parser import text_string_to_metric_families
 
         outcomes: Counter[str] = Counter()
-        seconds: Counter[str] = Counter()
+        seconds: defaultdict[str, float] = defaultdict(float)
         for port in self.ports:
             text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
             for family in text_string_to_metric_families(text):
