@@ -73,6 +73,9 @@ def table(results: dict[str, Any]) -> str:
               for n, r in results["ratio_to_direct"].items()]
     ratios += [f"RATIO {side} scaling ({k}): {r}x"
                for side, found in results["scaling"].items() for k, r in found.items()]
+    costs = [["mlflow server CPU per call (ms), one client", "ms"],
+             *([k, v] for k, v in results.get("call_costs", {}).items())]
     return "\n".join([f"store {plan['store']}; {plan['batch']} versions per phase over "
                       f"{plan['models']} models; mlflow server: 1 uvicorn worker, SQLite backend",
-                      *report.columns(rows), "", *report.columns(cpu), "", *ratios])
+                      *report.columns(rows), "", *report.columns(cpu), "",
+                      *report.columns(costs), "", *ratios])

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import _report as report
 from _cpu import descendants, wait_for_quiet
 from _govern_stack import STAGING, BenchFailed, policy, register
+from _scale_calls import call_costs
 from _scale_cpu import CpuSplit, PgActivity
 from _scale_direct import DirectClients
 from _scale_figures import summarize, table
@@ -200,6 +201,15 @@ class Scale:
                 "pg": pg.summary() if pg is not None else None, "problems": problems}
 
 
+    def call_costs(self) -> dict[str, float]:
+        """The server's CPU per REST call of a governed version (after the phases)."""
+        assert self.server.process is not None
+        jobs = self.jobs[: min(len(self.jobs), 40)]
+        return call_costs(self.client, self.server.process.pid,
+                          self.models("direct", self.plan["workers"][-1])[0],
+                          [r for _, r, _ in jobs], [m for _, _, m in jobs], self.webhook, len(jobs))
+
+
 def run(plan: dict[str, Any]) -> dict[str, Any]:
     """Start everything, measure each N on both sides; everything stopped on the way out."""
     results: dict[str, Any] = {"phases": []}
@@ -217,6 +227,7 @@ def run(plan: dict[str, Any]) -> dict[str, Any]:
                 results["phases"].append(phase)
                 report.log(f"  {side} x{n}: {phase['versions'] / phase['seconds']:.1f} versions/s "
                            f"({phase['versions']} in {phase['seconds']:.1f} s), cores {phase['cpu']}")
+        results["call_costs"] = scale.call_costs()
     return results
 
 
