@@ -63,12 +63,14 @@ def table(results: dict[str, Any]) -> str:
                      pg.get("active_backends", "-"),
                      " ".join(f"{k}={v}" for k, v in waits.items()) or "-"])
     cpu: list[list[Any]] = [["cores used", *CPU_GROUPS, "", "CPU ms/v: mlflow", "workers",
-                             "web", "postgres", "client", "ceiling/s: mlflow", "cores"]]
+                             "web", "postgres", "client", "ceiling/s: mlflow", "cores", "",
+                             "runq: mlflow", "workers"]]
     for p in phases:
-        ms = cpu_ms_per_version(p)
+        ms, runq = cpu_ms_per_version(p), p.get("runq") or {}
         cpu.append([f"{p['side']} x{p['workers']}", *(p["cpu"].get(g, "-") for g in CPU_GROUPS), "",
                     *(ms.get(g, "-") for g in ("mlflow", "workers", "web", "postgres", "client")),
-                    ms["mlflow_bound_per_s"], ms["cores_bound_per_s"]])
+                    ms["mlflow_bound_per_s"], ms["cores_bound_per_s"], "",
+                    runq.get("mlflow", "-"), runq.get("workers", "-")])
     ratios = [f"RATIO reghook/direct throughput ({n}): {r}x"
               for n, r in results["ratio_to_direct"].items()]
     ratios += [f"RATIO {side} scaling ({k}): {r}x"

@@ -171,7 +171,8 @@ class Scale:
         problems = check_registry(self.client, models, self.per_model(models),
                                   ("reghook.status", "passed"))
         return {"side": "direct", "workers": n, "seconds": round(last - started, 3), "cpus": CPUS,
-                "versions": len(self.jobs), "cpu": cpu.cores, "calls": calls, "problems": problems}
+                "versions": len(self.jobs), "cpu": cpu.cores, "runq": cpu.waiting, "calls": calls,
+                "problems": problems}
 
     def reghook(self, n: int) -> dict[str, Any]:
         """The batch through ``/events`` and ``n`` worker processes, first POST to last ``done``."""
@@ -196,7 +197,7 @@ class Scale:
                 "cpus": CPUS,
                 "versions": len(ids), "enqueue_s": round(enqueued, 3), "ready_s": ready_s,
                 "drained_s": round(drained, 3),
-                "cpu": cpu.cores, "calls": calls, "worker_metrics": metrics,
+                "cpu": cpu.cores, "runq": cpu.waiting, "calls": calls, "worker_metrics": metrics,
                 "attempts": attempts_since(self.store, first), "echoes": echoes_since(self.store, first),
                 "pg": pg.summary() if pg is not None else None, "problems": problems}
 
