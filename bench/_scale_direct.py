@@ -14,6 +14,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from _govern_stack import BenchFailed
+
 Job = tuple[str, str, str]  # model, run id, logged model id
 
 
@@ -73,7 +75,7 @@ class DirectClients:
         self.start.set()
         ends = [self.done.get(timeout=600) for _ in self.processes]
         if failed := [end for end in ends if isinstance(end, str)]:
-            raise RuntimeError(f"a direct client failed: {failed[0]}")
+            raise BenchFailed(f"a direct client failed: {failed[0]}")
         return started, max(ends)
 
     def close(self) -> None:

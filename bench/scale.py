@@ -1,6 +1,6 @@
 """Scale benchmark: governed versions per second with 1, 2 and 4 reghook worker processes.
 
-    python bench/scale.py                 # or: make bench-scale   (about 3-4 minutes)
+    python bench/scale.py                 # or: make bench-scale   (about 6 minutes)
     python bench/scale.py --quick         # smoke run: 24 versions per phase
     python bench/scale.py --no-postgres   # the store on SQLite
 
@@ -194,13 +194,11 @@ class Scale:
                     for status, count in final["statuses"].items() if status != "done"]
         problems += check_registry(self.client, models, self.per_model(models), None)
         return {"side": "reghook", "workers": n, "seconds": round(final["last_final"] - first, 3),
-                "cpus": CPUS,
-                "versions": len(ids), "enqueue_s": round(enqueued, 3), "ready_s": ready_s,
-                "drained_s": round(drained, 3),
-                "cpu": cpu.cores, "runq": cpu.waiting, "calls": calls, "worker_metrics": metrics,
+                "cpus": CPUS, "versions": len(ids), "enqueue_s": round(enqueued, 3),
+                "ready_s": ready_s, "drained_s": round(drained, 3), "cpu": cpu.cores,
+                "runq": cpu.waiting, "calls": calls, "worker_metrics": metrics,
                 "attempts": attempts_since(self.store, first), "echoes": echoes_since(self.store, first),
                 "pg": pg.summary() if pg is not None else None, "problems": problems}
-
 
     def call_costs(self) -> dict[str, float]:
         """The server's CPU per REST call of a governed version (after the phases)."""
