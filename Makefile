@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint lock bench-ingest bench-govern bench-watch bench-store clean
+.PHONY: install demo test test-fast lint lock bench-ingest bench-govern bench-watch bench-store bench-scale clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ bench-watch: $(STAMP)
 
 bench-store: $(STAMP)
 	$(BIN)/python bench/store.py
+
+bench-scale: $(STAMP)
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache reghook.db reghook.db-*
