@@ -1,6 +1,6 @@
 """Governance benchmark: reghook's run.finished flow against the same registration by hand.
 
-    python bench/govern.py            # or: make bench-govern   (about 3-4 minutes)
+    python bench/govern.py            # or: make bench-govern   (about 5-6 minutes)
     python bench/govern.py --quick    # smoke run: 5 events, 100 filler versions
 
 reghook (202 → ``done``), the direct MlflowClient sequence and the floor (the
