@@ -3,8 +3,10 @@
 Wrapping ``requests``' ``HTTPAdapter.send`` sees every call reghook and the by-hand
 baseline make, whichever helper made it. Work (the worker on one event, one by-hand
 sequence) opens a scope; its thread's calls land there. A ``shared`` scope (the
-worker's, one event at a time) also takes the calls of MLflow's own download threads.
-Calls outside any scope (setup, checks) are not counted.
+worker's, one event at a time) also takes the calls of helper threads (reghook's
+side reads, MLflow's own download threads). Calls outside any scope (setup,
+checks) are not counted. Each scope keeps its calls in order, with their times
+and threads, so a sequence shows what overlapped.
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ class Scope:
     calls: Counter[str] = field(default_factory=Counter)
     seconds_by: Counter[str] = field(default_factory=Counter)
     ok_writes: int = 0
+    opened: float = field(default_factory=time.perf_counter)
+    thread: str = field(default_factory=lambda: threading.current_thread().name)
+    # (sent, seconds, endpoint, thread) of each call, in the order they ended.
+    sequence: list[tuple[float, float, str, str]] = field(default_factory=list)
 
 
 class CallCounter:
@@ -66,7 +72,7 @@ class CallCounter:
             response = original(adapter, request, *args, **kwargs)
             if (request.url or "").startswith(self.base + "/"):
                 self._count(endpoint(request.method or "GET", request.url[len(self.base):]),
-                            response.status_code, time.perf_counter() - started)
+                            response.status_code, started, time.perf_counter() - started)
             return response
 
         requests.adapters.HTTPAdapter.send = send  # type: ignore[method-assign]
@@ -75,7 +81,7 @@ class CallCounter:
         finally:
             requests.adapters.HTTPAdapter.send = original  # type: ignore[method-assign]
 
-    def _count(self, name: str, status: int, seconds: float) -> None:
+    def _count(self, name: str, status: int, started: float, seconds: float) -> None:
         scope = getattr(self._local, "scope", None)
         if scope is None and threading.current_thread() is not threading.main_thread():
             scope = self._shared
@@ -85,6 +91,7 @@ class CallCounter:
             scope.calls[name] += 1
             scope.seconds_by[name] += seconds
             scope.ok_writes += name in WEBHOOK_WRITES and 200 <= status < 300
+            scope.sequence.append((started, seconds, name, threading.current_thread().name))
 
     def open(self, *, shared: bool = False, **meta: Any) -> Scope:
         """Attribute this thread's calls (and with ``shared``, helper threads') to a new scope."""
@@ -117,3 +124,26 @@ def per_scope(scopes: list[Scope]) -> dict[str, Any]:
             "by_endpoint": {name: {"per_event": round(count / n, 2),
                                    "ms_per_call": round(seconds[name] / count * 1000, 1)}
                             for name, count in calls.most_common()}}
+
+
+def in_flight(scope: Scope) -> tuple[float, float | None, float | None]:
+    """(seconds with at least one call in flight, first call sent, last call ended): calls made
+    side by side count once, so the rest of the event's time is the caller's own work."""
+    spans = sorted((sent, sent + seconds) for sent, seconds, _name, _thread in scope.sequence)
+    busy, reach = 0.0, float("-inf")
+    for start, end in spans:
+        busy += max(0.0, end - max(start, reach))
+        reach = max(reach, end)
+    return busy, (spans[0][0] if spans else None), (reach if spans else None)
+
+
+def timeline(scope: Scope) -> list[str]:
+    """A scope's calls by the time they were sent (ms after the scope opened), with their
+    duration and thread: calls whose spans overlap ran side by side."""
+    threads: dict[str, str] = {scope.thread: "own"}
+    rows = []
+    for sent, seconds, name, thread in sorted(scope.sequence):
+        label = threads.setdefault(thread, f"side {len(threads)}")
+        start = (sent - scope.opened) * 1000
+        rows.append(f"{start:7.1f} -> {start + seconds * 1000:7.1f} ms  {label:<7} {name}")
+    return rows

@@ -80,9 +80,13 @@ def fill(tracking_uri: str, model: str, run: Run, count: int, threads: int = 4) 
     return round(time.perf_counter() - started, 1)
 
 
-def setup_registry(tracking_uri: str, models: dict[str, tuple[str, str]], experiment: str,
+def setup_registry(tracking_uri: str, models: dict[str, dict[str, str]], experiment: str,
                    plan: dict[str, Any], log: Any) -> dict[str, Any]:
-    """Runs, each model's v1 holding ``champion``, the large ones' filler; time each step took."""
+    """Runs, each model's v1 holding ``champion``, the large ones' filler; time each step took.
+
+    ``models``: size → side → model name. reghook's runs are per size; the
+    baselines register the last run logged (the by-hand sequence's "latest run").
+    """
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri)
@@ -93,16 +97,16 @@ def setup_registry(tracking_uri: str, models: dict[str, tuple[str, str]], experi
     setup: dict[str, Any] = {"runs_logged": len(logged),
                              "log_runs_s": round(time.perf_counter() - started, 1)}
     log(f"logged {len(logged)} runs in {setup['log_runs_s']} s")
-    for model in (m for pair in models.values() for m in pair):
+    for model in (m for sides in models.values() for m in sides.values()):
         client.create_registered_model(model)
         client.set_registered_model_alias(model, "champion", register(client, model, logged[0]))
     setup["fill_s"] = {m: fill(tracking_uri, m, logged[1], plan["versions"])
-                       for m in models["large"]}
+                       for m in models["large"].values()}
     log(f"{plan['versions']} filler versions per large model in {setup['fill_s']} s (4 threads)")
     runs = {size: logged[2 + i * per_model:2 + (i + 1) * per_model]
             for i, size in enumerate(models)}
-    return {"runs": runs, "experiment_id": client.get_experiment_by_name(experiment).experiment_id,
-            "setup": setup}
+    return {"runs": runs, "latest": logged[-1], "setup": setup,
+            "experiment_id": client.get_experiment_by_name(experiment).experiment_id}
 
 
 def policy(models: list[str], experiment: str) -> str:

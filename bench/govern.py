@@ -1,9 +1,10 @@
 """Governance benchmark: reghook's run.finished flow against the same registration by hand.
 
-    python bench/govern.py            # or: make bench-govern   (about 2-3 minutes)
+    python bench/govern.py            # or: make bench-govern   (about 5-6 minutes)
     python bench/govern.py --quick    # smoke run: 5 events, 100 filler versions
 
-reghook (202 → ``done``) and the direct MlflowClient sequence, on one fresh mlflow
+reghook (202 → ``done``), the direct MlflowClient sequence and the floor (the
+version created with its tags, one alias set, nothing read), on one fresh mlflow
 server, in alternating blocks on small and 1,000-version models. See bench/README.md.
 """
 
@@ -22,10 +23,18 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import _report as report
-from _calls import CallCounter
+from _calls import CallCounter, in_flight
 from _cpu import CpuMeter, descendants, wait_for_quiet
-from _govern_figures import MODELS, TARGETS, summarize_calls, summarize_latency, table, verdicts
-from _govern_stack import STAGING, BenchFailed, Run, Watched, policy, setup_registry
+from _govern_figures import (
+    BASELINES,
+    MODELS,
+    TARGETS,
+    summarize_calls,
+    summarize_latency,
+    table,
+    verdicts,
+)
+from _govern_stack import STAGING, BenchFailed, Watched, policy, setup_registry
 from pydantic import SecretStr
 
 from handler.demo.server import MlflowServer
@@ -39,22 +48,24 @@ TIMEOUT_S = 60.0
 
 
 class Bench:
-    """reghook, the by-hand client and the samples taken."""
+    """reghook, the baselines' client and the samples taken."""
 
     def __init__(self, url: str, reghook: RunningReghook, counter: CallCounter, watched: Watched,
-                 runs: dict[str, list[Run]], experiment_id: str, plan: dict[str, Any]) -> None:
+                 setup: dict[str, Any], plan: dict[str, Any]) -> None:
         from mlflow import MlflowClient
 
         self.reghook, self.counter, self.watched, self.plan = reghook, counter, watched, plan
-        self.runs, self.experiment_id = {size: list(r) for size, r in runs.items()}, experiment_id
+        self.runs = {size: list(r) for size, r in setup["runs"].items()}
+        self.experiment_id, self.latest = setup["experiment_id"], setup["latest"]
         self.client = MlflowClient(tracking_uri=url)
+        self.tags: dict[str, str] = {}  # the governance tags reghook wrote last (the floor's)
         self.samples: list[dict[str, Any]] = []
         self.problems: list[str] = []
         self.expected_echoes = 0
 
     def govern(self, size: str, phase: str) -> None:
         """One run.finished through reghook, timed; the registry checked, the echoes drained."""
-        model, run = MODELS[size][0], self.runs[size].pop(0)
+        model, run = MODELS[size]["reghook"], self.runs[size].pop(0)
         before = self.watched.mlflow_finished
         sent = time.perf_counter()
         answer = post_run_finished(self.reghook.url, EVENTS_SECRET, run.run_id, model, timeout_s=10)
@@ -72,6 +83,7 @@ class Bench:
                 or tags.get("deployment_mode") != "batch_inference_only"):
             raise BenchFailed(f"{model}@{STAGING} is v{holder.version} (run {holder.run_id}, "
                               f"tags {tags}); expected run {run.run_id} passed by {event_id}")
+        self.tags = dict(tags)
         # Every successful registry write comes back as one webhook: wait for them all.
         writes = scope.ok_writes
         self.expected_echoes += writes
@@ -79,20 +91,24 @@ class Bench:
             self.problems.append(f"{event_id}: {writes} echoes expected, "
                                  f"{self.watched.mlflow_finished - before} processed")
         settle(self.reghook.store, 0.05, 15, BenchFailed)
-        call, done, started = sum(scope.seconds_by.values()), end["done_at"], end["started_at"]
+        done, started = end["done_at"], end["started_at"]
+        call, first, last = in_flight(scope)
         # Stages: stored -> claimed by the woken worker -> use case -> final status committed;
-        # outside calls: reghook's own work (store, wake-up, Python) rather than waiting on MLflow.
+        # call: time with a call to MLflow in flight (side by side counted once); outside
+        # calls: reghook's own work (store, wake-up, Python), before, between and after them.
         ms = {"accepted_to_done": done - accepted, "sent_to_done": done - sent,
               "intake": accepted - sent, "sent_to_claimed": started - sent,
               "use_case": end["processed_at"] - started, "finish": done - end["processed_at"],
-              "call": call, "outside_calls": done - accepted - call}
+              "call": call, "outside_calls": done - accepted - call,
+              "claimed_to_first_call": (first or started) - started,
+              "last_call_to_done": done - (last or done)}
         self.samples.append({"side": "reghook", "size": size, "phase": phase,
                              "event_id": event_id, "calls": scope.calls.total(),
                              **{f"{k}_ms": round(v * 1000, 2) for k, v in ms.items()}})
 
     def by_hand(self, size: str, phase: str) -> None:
         """The direct MlflowClient sequence a governance script would run, timed."""
-        model, client = MODELS[size][1], self.client
+        model, client = MODELS[size]["by-hand"], self.client
         scope = self.counter.open(side="by-hand", model=model, size=size, phase=phase)
         started = time.perf_counter()
         latest = client.search_runs([self.experiment_id], order_by=["attributes.start_time DESC"],
@@ -112,6 +128,29 @@ class Bench:
                              "elapsed_ms": round(elapsed * 1000, 2), "calls": scope.calls.total(),
                              "call_ms": round(sum(scope.seconds_by.values()) * 1000, 2)})
 
+    def floor(self, size: str, phase: str) -> None:
+        """The least any governor sends: the version created with its governance tags (reghook's
+        last ones) and one alias set; nothing read, nothing validated."""
+        model, run = MODELS[size]["floor"], self.latest
+        if not self.tags:
+            raise BenchFailed("the floor needs reghook's tags: reghook's side goes first")
+        # MlflowClient's own set_registered_model_alias first reads the registered model (a
+        # prompt check, one more GET); its registry client sends the write alone, as reghook does.
+        registry = self.client._get_registry_client()
+        scope = self.counter.open(side="floor", model=model, size=size, phase=phase)
+        started = time.perf_counter()
+        # await_creation_for left at its default: a version READY at creation (as on this
+        # server) is not polled, so the call is one POST (the counts show it).
+        created = self.client.create_model_version(model, f"models:/{run.model_id}",
+                                                   run_id=run.run_id, tags=self.tags,
+                                                   model_id=run.model_id)
+        registry.set_registered_model_alias(model, STAGING, created.version)
+        elapsed = time.perf_counter() - started
+        self.counter.close(scope)
+        self.samples.append({"side": "floor", "size": size, "phase": phase,
+                             "elapsed_ms": round(elapsed * 1000, 2), "calls": scope.calls.total(),
+                             "call_ms": round(sum(scope.seconds_by.values()) * 1000, 2)})
+
     def webhook(self, enabled: bool) -> None:
         """reghook's subscription on or off (the baseline carries no webhook traffic)."""
         assert self.reghook.webhook_id is not None
@@ -120,18 +159,20 @@ class Bench:
         time.sleep(WEBHOOK_CACHE_S)
 
     def measure(self, phase: str, events: int, block: int) -> None:
-        """Blocks of events, reghook and by hand in turns (ABBA), small and large alternating;
-        the webhook switched only where the side changes."""
+        """Blocks of events, the sides in turns (ABCCBA), small and large alternating; the
+        webhook switched only where reghook's side starts or ends."""
         subscribed = True
+        sides = {"reghook": self.govern, "by-hand": self.by_hand, "floor": self.floor}
+        order = ["reghook", *BASELINES]
         try:
             for turn, first in enumerate(range(0, events, block)):
-                for side in ("reghook", "by-hand") if turn % 2 == 0 else ("by-hand", "reghook"):
+                for side in order if turn % 2 == 0 else order[::-1]:
                     if (side == "reghook") != subscribed:
                         subscribed = not subscribed
                         self.webhook(subscribed)
                     for i in range(min(block, events - first)):
                         for size in list(MODELS)[:: 1 if (i + turn) % 2 == 0 else -1]:
-                            (self.govern if side == "reghook" else self.by_hand)(size, phase)
+                            sides[side](size, phase)
                 report.log(f"  {phase}: {min(events, first + block)}/{events} events per model")
         finally:
             if not subscribed:
@@ -140,7 +181,7 @@ class Bench:
 
 def start_reghook(stack: ExitStack, work: Path, url: str) -> RunningReghook:
     """reghook in this process, as the demo runs it, governing the ``reghook_*`` models."""
-    (work / "policy.yaml").write_text(policy([m for m, _ in MODELS.values()], "bench-govern"))
+    (work / "policy.yaml").write_text(policy([m["reghook"] for m in MODELS.values()], "bench-govern"))
     database_url = f"sqlite:///{work / 'reghook.db'}"
     upgrade(database_url)
     os.environ["MLFLOW_TRACKING_URI"] = url  # the worker's registry client reads it
@@ -171,10 +212,9 @@ def run(plan: dict[str, Any]) -> dict[str, Any]:
         setup = setup_registry(server.url, MODELS, "bench-govern", plan, report.log)
         results["setup"] = setup["setup"]
         reghook = start_reghook(stack, work, server.url)
-        watched = Watched(reghook.store, counter, {m for m, _ in MODELS.values()})
+        watched = Watched(reghook.store, counter, {m["reghook"] for m in MODELS.values()})
         time.sleep(WEBHOOK_CACHE_S)  # the new subscription reaches the server's cache
-        bench = Bench(server.url, reghook, counter, watched, setup["runs"],
-                      setup["experiment_id"], plan)
+        bench = Bench(server.url, reghook, counter, watched, setup, plan)
         bench.measure("warmup", plan["warmup"], plan["warmup"])
         busy = wait_for_quiet(plan["settle_s"], report.BUSY_MACHINE_CORES)
         report.log(f"warm-up done; other load before the timed phase: {busy} cores busy")

@@ -28,8 +28,13 @@ def champion_facts(ctx: Context, policy: ModelPolicy) -> ModelFacts | None:
 
 def validate(ctx: Context, policy: ModelPolicy, run: RunInfo, source: str | None,
              version: str | None) -> Verdict:
-    """Evaluate the policy's gates on a run and its model."""
-    champion = champion_facts(ctx, policy)
+    """Evaluate the policy's gates on a run and its model (the champion read here)."""
+    return validate_against(ctx, policy, run, source, version, champion_facts(ctx, policy))
+
+
+def validate_against(ctx: Context, policy: ModelPolicy, run: RunInfo, source: str | None,
+                     version: str | None, champion: ModelFacts | None) -> Verdict:
+    """Evaluate the policy's gates on a run and its model, beside champion facts already read."""
     # The candidate's signature is read only when a champion's is there to compare.
     with_signature = policy.gates.signature == "match_champion" and champion is not None
     facts = ctx.registry.facts(run, source, version, with_signature=with_signature)

@@ -12,8 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from handler.errors import PermanentError, TransientError
+from handler.gates import ModelFacts
 from handler.governance.context import Context
 from handler.governance.ports import RunInfo, VersionInfo
+from handler.governance.reads import side_reads
 from handler.governance.results import Result, done, ignored
 from handler.governance.tags import (
     EVENT_TAG,
@@ -22,7 +24,7 @@ from handler.governance.tags import (
     STATUS_TAG,
     governance_tags,
 )
-from handler.governance.validation import validate
+from handler.governance.validation import champion_facts, validate, validate_against
 from handler.governance.writes import record, write_alias, write_tags
 from handler.outcomes import AliasChange, Outcome
 from handler.policy import ModelPolicy
@@ -63,6 +65,16 @@ def converge(ctx: Context, event_id: str, policy: ModelPolicy, run: RunInfo, ver
         alias_changes=tuple(AliasChange(m.alias, m.version, m.previous_version) for m in moves))
     record(ctx, policy, entries, moves, outcome)
     return done(f"v{version.version} {verdict.status}")
+
+
+def converge_against(ctx: Context, event_id: str, policy: ModelPolicy, run: RunInfo,
+                     version: VersionInfo, champion: ModelFacts | None, *,
+                     registered_now: bool = False) -> Result:
+    """:func:`converge` a version registered before, its gates judged against champion facts
+    already read (beside the other reads: the champion is not read a second time)."""
+    version = ctx.registry.wait_ready(version, ctx.ready_wait_s)
+    verdict = validate_against(ctx, policy, run, version.source, version.version, champion)
+    return converge(ctx, event_id, policy, run, version, verdict, registered_now=registered_now)
 
 
 def compared_facts(run: RunInfo, verdict: Verdict) -> dict[str, Any]:
@@ -122,14 +134,18 @@ def govern_version(ctx: Context, event_id: str, model: str, version_number: str,
         return ignored("echo: reghook registered this version")
     if ctx.ledger.last_verdict(model, version_number) is not None:
         return ignored(f"v{version_number} is already governed")
-    # Tags alone do not say "governed": a worker killed after tagging left
-    # them without aliases or records, and converging finishes its work.
-    version = ctx.registry.get_version(model, version_number)
-    if not version.run_id:
-        raise PermanentError(f"{model} v{version_number} has no run to validate")
-    if ctx.ledger.registering(model, version.run_id):
-        # reghook is registering this run right now (a registry without webhook
-        # tags, seen by the watch): decide once it has, rather than converge twice.
-        raise TransientError(f"{model} v{version_number}: its run is being registered by reghook")
-    run = ctx.registry.get_run(version.run_id)
-    return converge(ctx, event_id, policy, run, version)
+    with side_reads() as reads:
+        # The champion is known from the policy: read it beside the version and its run.
+        champion = reads.submit(champion_facts, ctx, policy)
+        # Tags alone do not say "governed": a worker killed after tagging left
+        # them without aliases or records, and converging finishes its work.
+        version = ctx.registry.get_version(model, version_number)
+        if not version.run_id:
+            raise PermanentError(f"{model} v{version_number} has no run to validate")
+        if ctx.ledger.registering(model, version.run_id):
+            # reghook is registering this run right now (a registry without webhook
+            # tags, seen by the watch): decide once it has, rather than converge twice.
+            raise TransientError(f"{model} v{version_number}: its run is being registered "
+                                 "by reghook")
+        run = ctx.registry.get_run(version.run_id)
+        return converge_against(ctx, event_id, policy, run, version, champion.result())

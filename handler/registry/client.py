@@ -131,12 +131,14 @@ class MlflowRegistry:
         return f"{run.artifact_uri.rstrip('/')}/{artifact_path}", None
 
     def _signature(self, source: str) -> tuple[dict[str, str] | None, bool]:
-        """(input column → type, whether outputs are declared) of a model's signature. Cached."""
-        if source not in self._signatures:
-            mlmodel_uri = self._mlmodel_uri(source)
-            self._signatures[source] = self._call(f"signature of {source}",
-                                                  partial(read_signature, mlmodel_uri))
-        return self._signatures[source]
+        """(input column → type, whether outputs are declared) of a model's signature. Cached
+        by its MLmodel's location: ``models:/m-…`` and the artifact location Unity Catalog
+        registers it from name one file, read once."""
+        mlmodel_uri = self._mlmodel_uri(source)
+        if mlmodel_uri not in self._signatures:
+            self._signatures[mlmodel_uri] = self._call(f"signature of {source}",
+                                                       partial(read_signature, mlmodel_uri))
+        return self._signatures[mlmodel_uri]
 
     def signature_inputs(self, source: str) -> dict[str, str] | None:
         """Input column → type of the model's signature (None: no signature)."""

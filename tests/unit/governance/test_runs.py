@@ -133,3 +133,31 @@ def test_the_router_sends_run_finished_to_govern_run(world):
                                                                   "run_id": "r1"}))
     assert result.status == "done"
     assert world.registry.tags_of(MODEL, "1")[EVENT_TAG].startswith("evt_")
+
+
+def test_the_champion_is_read_once_per_event_when_a_version_is_adopted(world):
+    world.run("r1")
+    world.registry.register_by_hand(MODEL, "r1")  # registered before reghook saw the run
+    result = govern_run(world.ctx, world.event_id(), "r1", MODEL)
+    assert result.status == "done" and world.registry.writes("create_version") == []
+    assert [m for m, _ in world.registry.log].count("version_by_alias") == 1
+
+
+def test_a_failed_side_read_fails_the_attempt_before_any_write_and_the_retry_registers_once(world):
+    world.run("r1")
+    event_id = world.event_id()
+    world.registry.fail_next("version_by_alias", TransientError("MLflow unavailable"))
+    with pytest.raises(TransientError, match="MLflow unavailable"):
+        govern_run(world.ctx, event_id, "r1", MODEL)
+    assert world.registry.writes() == [] and world.audit() == []
+    assert govern_run(world.ctx, event_id, "r1", MODEL).status == "done"
+    assert len(world.registry.writes("create_version")) == 1
+    assert world.registry.holder(MODEL, "staging") == "1"
+
+
+def test_a_run_that_is_not_finished_writes_nothing_though_its_champion_was_read_ahead(world):
+    world.run("r1", status="RUNNING")
+    with pytest.raises(TransientError, match="still RUNNING"):
+        govern_run(world.ctx, world.event_id(), "r1", MODEL)
+    assert world.registry.writes() == []
+    assert world.store.registering(MODEL, "r1") is False  # no claim taken
